@@ -1,0 +1,7 @@
+"""``python -m devfactory`` runs the CLI."""
+
+from __future__ import annotations
+
+from devfactory.cli import main
+
+main()

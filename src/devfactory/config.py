@@ -1,0 +1,57 @@
+"""Settings from the environment (and nothing else holds secrets).
+
+Every setting has an environment variable; names are ``DEVFACTORY_<FIELD>`` except the Notion
+token, which keeps the name every Notion tool uses (``NOTION_TOKEN``). Secrets are
+``SecretStr`` so they never print in a repr or a log line by accident.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import AliasChoices, Field, SecretStr, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from devfactory.errors import ConfigError
+
+__all__ = ["Settings", "load_settings"]
+
+
+class Settings(BaseSettings):
+    """devfactory's settings; read them with :func:`load_settings`."""
+
+    model_config = SettingsConfigDict(env_prefix="DEVFACTORY_", extra="ignore", frozen=True)
+
+    home: Path = Field(default=Path(".devfactory"), description="Working directory for state.")
+    notion_token: SecretStr | None = Field(
+        default=None,
+        validation_alias=AliasChoices("NOTION_TOKEN", "DEVFACTORY_NOTION_TOKEN"),
+        description="Token for the real Notion API; unset means the local server.",
+    )
+    notion_base_url: str = Field(
+        default="https://api.notion.com", description="Base URL of the Notion API to call."
+    )
+    emulator_host: str = Field(default="127.0.0.1", description="Bind address of the local server.")
+    emulator_port: int = Field(
+        default=8787, ge=0, le=65535, description="Port of the local server."
+    )
+    emulator_admin_token: SecretStr | None = Field(
+        default=None, description="Bearer token for the local server's /__admin endpoints."
+    )
+
+    @property
+    def emulator_db(self) -> Path:
+        """Default SQLite file of the local Notion server."""
+        return self.home / "notion.db"
+
+
+def load_settings() -> Settings:
+    """Read settings from the environment; a malformed value is a :class:`ConfigError`."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or 'settings'}: {err['msg']}"
+            for err in exc.errors()
+        )
+        raise ConfigError(f"invalid setting: {problems}") from exc
