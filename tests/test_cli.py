@@ -161,3 +161,24 @@ class TestTokenCommands:
             timeout=20,
         )
         assert result.stdout.startswith("devfactory ")
+
+
+def test_token_with_limited_capabilities(tmp_path: Path) -> None:
+    """--capability limits what the new integration may do; unknown names are refused."""
+    db = str(tmp_path / "n.db")
+    good = runner.invoke(
+        app, ["notion", "token", "create", "reader", "--db", db, "--capability", "read_content"]
+    )
+    assert 0 == good.exit_code, good.output
+    from devfactory.emulator.store import Store
+
+    store = Store(db)
+    assert [["read_content"]] == [i.capabilities for i in store.integrations.values()]
+    store.close()
+    bad = subprocess.run(
+        [str(BIN), "notion", "token", "create", "x", "--db", db, "--capability", "fly"],
+        capture_output=True,
+        text=True,
+        timeout=20,
+    )
+    assert 1 == bad.returncode and "unknown capabilities" in bad.stderr

@@ -69,3 +69,52 @@ def test_token_made_by_cli_works_without_restart(fresh_notion: LocalNotion, tmp_
         assert "from-cli" == client.users.me()["name"]
     finally:
         client.close()
+
+
+class TestCapabilities:
+    def test_read_only_integration_gets_403_on_writes(self, fresh_notion: LocalNotion) -> None:
+        """An integration with only read_content may read but not create: 403 restricted_resource."""
+        reader = fresh_notion.admin(
+            "POST",
+            "integrations",
+            {"name": "reader", "capabilities": ["read_content", "read_user_without_email"]},
+        )
+        client = notion_client.Client(
+            auth=reader["token"], base_url=fresh_notion.base_url, retry=False
+        )
+        try:
+            assert [] == client.search()["results"]
+            with pytest.raises(APIResponseError) as info:
+                client.pages.create(parent={"workspace": True}, properties={})
+            assert (403, "restricted_resource") == (info.value.status, info.value.code)
+            with pytest.raises(APIResponseError):
+                client.comments.list(block_id="00000000-0000-0000-0000-000000000000")
+        finally:
+            client.close()
+
+    def test_user_emails_need_the_capability(self, fresh_notion: LocalNotion) -> None:
+        """Without read_user_with_email, people come back without their address."""
+        limited = fresh_notion.admin(
+            "POST",
+            "integrations",
+            {"name": "no-email", "capabilities": ["read_user_without_email"]},
+        )
+        client = notion_client.Client(
+            auth=limited["token"], base_url=fresh_notion.base_url, retry=False
+        )
+        try:
+            person = next(u for u in client.users.list()["results"] if u["type"] == "person")
+            assert {} == person["person"]
+        finally:
+            client.close()
+
+    def test_unknown_capability_is_refused(self, fresh_notion: LocalNotion) -> None:
+        """Capabilities are checked by name."""
+        import httpx
+
+        response = httpx.post(
+            f"{fresh_notion.base_url}/__admin/integrations",
+            json={"name": "x", "capabilities": ["fly"]},
+            headers={"Authorization": f"Bearer {fresh_notion.admin_token}"},
+        )
+        assert 400 == response.status_code

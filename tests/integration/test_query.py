@@ -268,3 +268,180 @@ def test_ten_thousand_result_cap(fresh_notion: Any) -> None:
         ]
     finally:
         client.close()
+
+
+class TestComputedAndRelationalFilters:
+    @pytest.fixture
+    def linked(self, client: notion_client.Client, root: dict[str, Any]) -> dict[str, Any]:
+        """Clients ← Projects with a rollup, a formula, people, files and a unique id."""
+        _, clients = make_db(
+            client,
+            root["id"],
+            "Clients",
+            {"Name": {"title": {}}, "Code": {"unique_id": {"prefix": "C"}}},
+        )
+        _, projects = make_db(
+            client,
+            root["id"],
+            "Projects",
+            {
+                "Name": {"title": {}},
+                "Budget": {"number": {}},
+                "Big": {"formula": {"expression": 'prop("Budget") > 100'}},
+                "Label": {"formula": {"expression": 'concat(prop("Name"), "!")'}},
+                "Owner": {"people": {}},
+                "Docs": {"files": {}},
+                "Client": {
+                    "relation": {
+                        "data_source_id": clients,
+                        "dual_property": {"synced_property_name": "Projects"},
+                    }
+                },
+            },
+        )
+        client.data_sources.update(
+            clients,
+            properties={
+                "Budgets": {
+                    "rollup": {
+                        "relation_property_name": "Projects",
+                        "rollup_property_name": "Budget",
+                        "function": "show_original",
+                    }
+                },
+                "Total": {
+                    "rollup": {
+                        "relation_property_name": "Projects",
+                        "rollup_property_name": "Budget",
+                        "function": "sum",
+                    }
+                },
+            },
+        )
+        me = client.users.me()["id"]
+        a = client.pages.create(
+            parent={"data_source_id": clients}, properties={"Name": {"title": text("A")}}
+        )
+        b = client.pages.create(
+            parent={"data_source_id": clients}, properties={"Name": {"title": text("B")}}
+        )
+        client.pages.create(
+            parent={"data_source_id": projects},
+            properties={
+                "Name": {"title": text("p1")},
+                "Budget": {"number": 50},
+                "Client": {"relation": [{"id": a["id"]}]},
+                "Owner": {"people": [{"id": me}]},
+            },
+        )
+        client.pages.create(
+            parent={"data_source_id": projects},
+            properties={
+                "Name": {"title": text("p2")},
+                "Budget": {"number": 500},
+                "Client": {"relation": [{"id": a["id"]}]},
+                "Docs": {
+                    "files": [{"name": "spec", "external": {"url": "https://x.example/spec.pdf"}}]
+                },
+            },
+        )
+        client.pages.create(
+            parent={"data_source_id": projects},
+            properties={
+                "Name": {"title": text("p3")},
+                "Budget": {"number": 200},
+                "Client": {"relation": [{"id": b["id"]}]},
+            },
+        )
+        return {"clients": clients, "projects": projects, "a": a["id"], "b": b["id"]}
+
+    @pytest.mark.parametrize(
+        ("target", "flt", "expected"),
+        [
+            (
+                "projects",
+                {"property": "Big", "formula": {"checkbox": {"equals": True}}},
+                ["p2", "p3"],
+            ),
+            ("projects", {"property": "Label", "formula": {"string": {"ends_with": "2!"}}}, ["p2"]),
+            ("projects", {"property": "Owner", "people": {"contains": "me"}}, ["p1"]),
+            ("projects", {"property": "Owner", "people": {"is_empty": True}}, ["p2", "p3"]),
+            ("projects", {"property": "Docs", "files": {"is_not_empty": True}}, ["p2"]),
+            ("clients", {"property": "Total", "rollup": {"number": {"greater_than": 300}}}, ["A"]),
+            (
+                "clients",
+                {"property": "Budgets", "rollup": {"any": {"number": {"greater_than": 400}}}},
+                ["A"],
+            ),
+            (
+                "clients",
+                {"property": "Budgets", "rollup": {"every": {"number": {"greater_than": 100}}}},
+                ["B"],
+            ),
+            (
+                "clients",
+                {"property": "Budgets", "rollup": {"none": {"number": {"equals": 50}}}},
+                ["B"],
+            ),
+            ("clients", {"property": "Code", "unique_id": {"greater_than": 1}}, ["B"]),
+        ],
+    )
+    def test_filter(
+        self,
+        client: notion_client.Client,
+        linked: dict[str, Any],
+        target: str,
+        flt: dict[str, Any],
+        expected: list[str],
+    ) -> None:
+        """Formulas, rollups (any / every / none / aggregate), people ("me"), files and unique ids filter."""
+        assert expected == names(client.data_sources.query(linked[target], filter=flt))
+
+    def test_relation_contains(self, client: notion_client.Client, linked: dict[str, Any]) -> None:
+        """Relation contains / does_not_contain take page ids."""
+        assert ["p1", "p2"] == names(
+            client.data_sources.query(
+                linked["projects"],
+                filter={"property": "Client", "relation": {"contains": linked["a"]}},
+            )
+        )
+        assert ["p3"] == names(
+            client.data_sources.query(
+                linked["projects"],
+                filter={"property": "Client", "relation": {"does_not_contain": linked["a"]}},
+            )
+        )
+
+    def test_relation_property_item_pages(
+        self, client: notion_client.Client, linked: dict[str, Any]
+    ) -> None:
+        """A relation property item is paginated with cursors."""
+        prop_id = client.data_sources.retrieve(linked["clients"])["properties"]["Projects"]["id"]
+        first = client.pages.properties.retrieve(linked["a"], prop_id, page_size=1)
+        assert first["has_more"] is True and 1 == len(first["results"])
+        second = client.pages.properties.retrieve(
+            linked["a"], prop_id, page_size=1, start_cursor=first["next_cursor"]
+        )
+        assert second["has_more"] is False
+        assert first["results"][0]["relation"]["id"] != second["results"][0]["relation"]["id"]
+
+    def test_sort_by_formula_and_rollup(
+        self, client: notion_client.Client, linked: dict[str, Any]
+    ) -> None:
+        """Computed values sort too."""
+        by_total = client.data_sources.query(
+            linked["clients"], sorts=[{"property": "Total", "direction": "ascending"}]
+        )
+        assert ["B", "A"] == names(by_total)
+
+    def test_database_id_parent_with_one_data_source(
+        self, client: notion_client.Client, root: dict[str, Any]
+    ) -> None:
+        """parent.database_id works while the database has a single data source."""
+        db, ds_id = make_db(client, root["id"], "Single")
+        page = client.pages.create(
+            parent={"database_id": db["id"]}, properties={"Name": {"title": text("row")}}
+        )
+        assert {"type": "data_source_id", "data_source_id": ds_id, "database_id": db["id"]} == page[
+            "parent"
+        ]

@@ -150,3 +150,18 @@ class TestFaults:
             assert "service_unavailable" == info.value.code
         finally:
             client.close()
+
+
+def test_conflict_fault_gives_conflict_error(fresh_notion: LocalNotion) -> None:
+    """A scripted 409 answers conflict_error, which notion-client knows."""
+    fresh_notion.admin("POST", "faults/script", {"faults": [{"kind": "409", "method": "PATCH"}]})
+    client = notion_client.Client(
+        auth=fresh_notion.token, base_url=fresh_notion.base_url, retry=False
+    )
+    try:
+        page = client.pages.create(parent={"workspace": True}, properties={})
+        with pytest.raises(APIResponseError) as info:
+            client.pages.update(page["id"], icon={"emoji": "🔥"})
+        assert (409, "conflict_error") == (info.value.status, info.value.code)
+    finally:
+        client.close()

@@ -45,7 +45,7 @@ def test_rows_index_follows_parents(tmp_path: Path) -> None:
     with store.transaction():
         for i, pid in enumerate(["c", "a", "b"]):
             store.add(Page(id=pid, parent_type="data_source_id", parent_id="ds", seq=i))
-    assert ["c", "a", "b"] == list(store.row_ids("ds"))
+    assert ["c", "a", "b"] == list(store.rows_of("ds"))
 
 
 def test_changes_outside_a_transaction_are_refused() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import gc
 import socket
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,6 +18,7 @@ from rich.table import Table
 from devfactory.config import load_settings
 from devfactory.emulator.app import NotionServer
 from devfactory.emulator.faults import Fault, parse_fault_spec
+from devfactory.emulator.model import CAPABILITIES
 from devfactory.emulator.store import Store
 from devfactory.emulator.workspace import (
     create_integration,
@@ -126,6 +128,10 @@ def serve(
     with _exclusive(path):
         store = Store(path)
         ensure_workspace(store)
+        # Everything loaded lives as long as the server: keep it out of the cyclic GC's
+        # scans, which otherwise grow with the workspace and stall large queries.
+        gc.collect()
+        gc.freeze()
         shown = _first_integration(store, token)
         sock = _bind(host, port)
         actual_port = sock.getsockname()[1]
@@ -211,12 +217,17 @@ def _banner(
 def token_create(
     name: str = typer.Argument(..., help="Name of the new integration."),
     db: Path | None = DB_OPTION,
+    capability: list[str] = typer.Option(
+        [],
+        "--capability",
+        help=f"Grant only these capabilities (repeatable; default all): {', '.join(CAPABILITIES)}.",
+    ),
 ) -> None:
     """Add an integration and print its token (shown once; stored hashed)."""
     store = Store(_db_path(db))
     try:
         ensure_workspace(store)
-        created = create_integration(store, name)
+        created = create_integration(store, name, capabilities=capability or None)
     finally:
         store.close()
     out.print(f"Integration {created.integration.name!r} ({created.integration.id})")

@@ -21,7 +21,6 @@ from typing import Any
 
 import orjson
 from starlette.applications import Starlette
-from starlette.datastructures import UploadFile
 from starlette.requests import Request as HTTPRequest
 from starlette.responses import Response
 from starlette.routing import Route as StarletteRoute
@@ -43,7 +42,8 @@ from devfactory.emulator.endpoints import (
 from devfactory.emulator.endpoints._common import Route
 from devfactory.emulator.faults import Fault, FaultPlan, RateLimiter, parse_fault
 from devfactory.emulator.ids import parse_id
-from devfactory.emulator.model import FileUpload, Integration, User
+from devfactory.emulator.model import CAPABILITIES, FileUpload, Integration, User
+from devfactory.emulator.multipart import parse_multipart
 from devfactory.emulator.store import Store
 from devfactory.emulator.workspace import (
     create_integration,
@@ -52,6 +52,7 @@ from devfactory.emulator.workspace import (
     share,
 )
 from devfactory.errors import (
+    ConflictError,
     DevfactoryError,
     GatewayTimeoutError,
     InternalServerError,
@@ -63,6 +64,7 @@ from devfactory.errors import (
     ObjectNotFoundError,
     PayloadTooLargeError,
     RateLimitedError,
+    RestrictedResourceError,
     ServiceUnavailableError,
     UnauthorizedError,
     UserError,
@@ -83,8 +85,40 @@ API_ROUTES: list[Route] = [
     *files.ROUTES,
 ]
 MAX_JSON_BYTES = 500_000
+# No Notion request nests anywhere near this deep (a block with two levels of children and
+# annotated rich text is about fifteen); deeper bodies are refused before any handler sees
+# them, so nothing recursive ever meets a pathological value.
+MAX_JSON_DEPTH = 64
 MAX_UPLOAD_BYTES = files.MAX_SINGLE_PART + 1_000_000
 JSON_HEADERS = {"content-type": "application/json; charset=utf-8"}
+
+
+def _too_deep(value: Any) -> bool:
+    """Whether a parsed JSON value nests deeper than MAX_JSON_DEPTH (checked without recursion)."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > MAX_JSON_DEPTH:
+            return True
+        if isinstance(item, dict):
+            stack.extend((child, depth + 1) for child in item.values())
+        elif isinstance(item, list):
+            stack.extend((child, depth + 1) for child in item)
+    return False
+
+
+async def _bounded_body(request: HTTPRequest, limit: int) -> bytes:
+    """The request body, refused with 413 as soon as it passes ``limit`` bytes."""
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLargeError(
+                f"body failed validation: the request body is over {limit} bytes, the limit."
+            )
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 class _DroppedConnection(Exception):
@@ -115,6 +149,19 @@ class _DropResponse(Response):
             }
         )
         raise _DroppedConnection("injected fault: connection dropped")
+
+
+class _UnknownRoute:
+    """Any path and method no route takes: 400 ``invalid_request_url``, as Notion answers."""
+
+    def __init__(self, server: NotionServer) -> None:
+        self.server = server
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        response = self.server._error(
+            InvalidRequestURLError("Invalid request URL."), str(uuid.uuid4())
+        )
+        await response(scope, receive, send)
 
 
 class NotionServer:
@@ -151,8 +198,7 @@ class NotionServer:
             ),
             StarletteRoute(
                 "/{path:path}",
-                self._unknown,
-                methods=["GET", "POST", "PATCH", "PUT", "DELETE", "HEAD", "OPTIONS"],
+                _UnknownRoute(self),  # an ASGI app, so it takes every method
             ),
         ]
         self.app = Starlette(routes=routes)
@@ -175,6 +221,7 @@ class NotionServer:
         try:
             version = self._version(request)
             integration = self._authenticate(request)
+            self._authorize(route, integration)
             retry_after = self.limiter.take(integration.id)
             if retry_after is not None:
                 raise RateLimitedError(retry_after=retry_after)
@@ -247,6 +294,18 @@ class NotionServer:
             raise UnauthorizedError("API token is invalid.")
         return integration
 
+    def _authorize(self, route: Route, integration: Integration) -> None:
+        needed = route.capability
+        granted = set(integration.capabilities)
+        if needed == "read_user_without_email":
+            allowed = bool(granted & {"read_user_with_email", "read_user_without_email"})
+        else:
+            allowed = needed in granted
+        if not allowed:
+            raise RestrictedResourceError(
+                f"API token does not have access to this resource: the integration lacks the `{needed}` capability."
+            )
+
     async def _early_fault(self, fault: Fault) -> Response | None:
         if fault.kind == "429":
             raise RateLimitedError(retry_after=fault.retry_after)
@@ -254,6 +313,8 @@ class NotionServer:
             raise InternalServerError("Injected fault: internal server error.")
         if fault.kind == "503":
             raise ServiceUnavailableError("Injected fault: Notion is unavailable, try again later.")
+        if fault.kind == "409":
+            raise ConflictError("Conflict occurred while saving. Please try again.")
         if fault.kind == "504":
             raise GatewayTimeoutError("Injected fault: gateway timeout.")
         if fault.kind == "slow":
@@ -269,33 +330,18 @@ class NotionServer:
         if request.method in ("POST", "PATCH", "PUT"):
             content_type = request.headers.get("content-type", "")
             if content_type.startswith("multipart/form-data"):
-                length = int(request.headers.get("content-length", "0") or 0)
-                if length > MAX_UPLOAD_BYTES:
-                    raise PayloadTooLargeError(f"Request body too large: {length} bytes.")
-                try:
-                    form = await request.form(
-                        max_files=2, max_fields=20, max_part_size=MAX_UPLOAD_BYTES
-                    )
-                except Exception as exc:
-                    raise NotionValidationError(
-                        f"body failed validation: the multipart form could not be read ({exc})."
-                    ) from exc
-                for key, value in form.multi_items():
-                    if isinstance(value, UploadFile):
-                        found_files[key] = (
-                            value.filename or "",
-                            value.content_type or "",
-                            await value.read(),
+                raw = await _bounded_body(request, MAX_UPLOAD_BYTES)
+                for part in parse_multipart(raw, content_type):
+                    if part.filename is not None:
+                        found_files[part.name] = (
+                            part.filename,
+                            part.content_type,
+                            bytes(part.data),
                         )
                     else:
-                        form_fields[key] = str(value)
-                await form.close()
+                        form_fields[part.name] = part.data.decode("utf-8", "replace")
             else:
-                raw = await request.body()
-                if len(raw) > MAX_JSON_BYTES:
-                    raise PayloadTooLargeError(
-                        f"body failed validation: the request body is {len(raw)} bytes; the limit is {MAX_JSON_BYTES}."
-                    )
+                raw = await _bounded_body(request, MAX_JSON_BYTES)
                 if raw.strip():
                     try:
                         parsed = orjson.loads(raw)
@@ -303,6 +349,10 @@ class NotionServer:
                         raise InvalidJSONError("Error parsing JSON body.") from exc
                     if not isinstance(parsed, dict):
                         v.fail("body", "should be an object", parsed)
+                    if _too_deep(parsed):
+                        raise NotionValidationError(
+                            f"body failed validation: body nests more than {MAX_JSON_DEPTH} levels deep."
+                        )
                     body = parsed
         query: dict[str, list[str]] = {}
         for key, value in request.query_params.multi_items():
@@ -316,10 +366,6 @@ class NotionServer:
             files=found_files,
             form=form_fields,
         )
-
-    async def _unknown(self, request: HTTPRequest) -> Response:
-        request_id = str(uuid.uuid4())
-        return self._error(InvalidRequestURLError("Invalid request URL."), request_id)
 
     async def _health(self, request: HTTPRequest) -> Response:
         return _json(200, {"ok": True, "requests": self.requests}, str(uuid.uuid4()))
@@ -408,11 +454,18 @@ class NotionServer:
         if (method, action) == ("POST", "integrations"):
             name = v.string(v.member(body, "name", "body"), "body.name", max_length=100)
             token = body.get("token")
+            capabilities = body.get("capabilities")
+            if capabilities is not None:
+                capabilities = [
+                    v.choice(c, f"body.capabilities[{i}]", CAPABILITIES)
+                    for i, c in enumerate(v.array(capabilities, "body.capabilities"))
+                ]
             created = create_integration(
                 self.store,
                 name,
                 None if token is None else v.string(token, "body.token", max_length=200),
                 self.clock,
+                capabilities=capabilities,
             )
             return {
                 "id": created.integration.id,

@@ -24,15 +24,22 @@ def to_datetime(ts: float) -> datetime:
     return datetime.fromtimestamp(ts, UTC)
 
 
+def wall_ms(dt: datetime) -> str:
+    """``YYYY-MM-DDTHH:MM:SS.mmm`` (years below 1000 zero-padded, which strftime does not)."""
+    return (
+        f"{dt.year:04d}-{dt.month:02d}-{dt.day:02d}T"
+        f"{dt.hour:02d}:{dt.minute:02d}:{dt.second:02d}.{dt.microsecond // 1000:03d}"
+    )
+
+
 def iso_minute(ts: float) -> str:
     """Notion's page/block timestamp form: truncated to the minute, ``…T09:08:00.000Z``."""
-    return to_datetime(ts).strftime("%Y-%m-%dT%H:%M:00.000Z")
+    return wall_ms(to_datetime(ts).replace(second=0, microsecond=0)) + "Z"
 
 
 def iso_ms(ts: float) -> str:
     """Notion's database/view timestamp form: milliseconds and ``+00:00``."""
-    dt = to_datetime(ts)
-    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}+00:00"
+    return wall_ms(to_datetime(ts)) + "+00:00"
 
 
 def parse_iso(text: str) -> datetime:

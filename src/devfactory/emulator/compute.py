@@ -12,7 +12,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from devfactory.emulator.clock import iso_minute, to_datetime
+from devfactory.emulator.clock import iso_minute, to_datetime, wall_ms
 from devfactory.emulator.context import Ctx
 from devfactory.emulator.formula import DateRange, FormulaResult, compile_formula
 from devfactory.emulator.model import DataSource, Page, User
@@ -97,11 +97,8 @@ def _parse_moment(text: str, tz: str | None) -> datetime | date:
 
 def _moment_iso(moment: datetime | date) -> str:
     if isinstance(moment, datetime):
-        return (
-            moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.")
-            + f"{moment.microsecond // 1000:03d}+00:00"
-        )
-    return moment.isoformat()
+        return wall_ms(moment.astimezone(UTC)) + "+00:00"
+    return f"{moment.year:04d}-{moment.month:02d}-{moment.day:02d}"
 
 
 def _minute(ts: float) -> datetime:

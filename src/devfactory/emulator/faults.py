@@ -6,7 +6,8 @@ at once); an empty bucket answers 429 ``rate_limited`` with an integer ``Retry-A
 Faults come two ways: *by probability* (each request matching a rule fails with that
 probability, from a seeded RNG so runs repeat) or *by script* (a queue consumed in order by
 matching requests: "the next 2 POSTs to /v1/pages get 503, then one commit-then-fail").
-Kinds: ``429``, ``500``, ``503``, ``504`` (an error before the handler runs), ``slow``
+Kinds: ``409`` (conflict_error), ``429``, ``500``, ``503``, ``504`` (an error before the
+handler runs), ``slow``
 (delay, then handle normally), ``drop`` (the connection closes with no response) and
 ``commit_then_fail`` (the handler runs and commits, then the client gets a 500 — the write
 happened but the answer was lost).
@@ -25,7 +26,7 @@ from devfactory.emulator.clock import Clock
 
 __all__ = ["FAULT_KINDS", "Fault", "FaultPlan", "RateLimiter", "parse_fault_spec"]
 
-FAULT_KINDS = ("429", "500", "503", "504", "slow", "drop", "commit_then_fail")
+FAULT_KINDS = ("409", "429", "500", "503", "504", "slow", "drop", "commit_then_fail")
 
 
 @dataclass(slots=True)

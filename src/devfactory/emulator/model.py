@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar
 
 __all__ = [
+    "CAPABILITIES",
     "KINDS",
     "AsyncTask",
     "Block",
@@ -26,6 +27,19 @@ __all__ = [
     "View",
     "ViewQuery",
 ]
+
+
+# What an integration may do, as in Notion's integration settings. User information is
+# either read with e-mail addresses, without them, or not at all (neither capability).
+CAPABILITIES = (
+    "read_content",
+    "update_content",
+    "insert_content",
+    "read_comments",
+    "insert_comments",
+    "read_user_with_email",
+    "read_user_without_email",
+)
 
 
 @dataclass(slots=True, eq=False)
@@ -55,6 +69,7 @@ class Integration(Record):
     token_hash: str = ""
     bot_id: str = ""
     created_time: float = 0.0
+    capabilities: list[str] = field(default_factory=lambda: list(CAPABILITIES))
 
 
 @dataclass(slots=True, eq=False)

@@ -10,6 +10,7 @@ a time compare as instants; timestamps have minute precision, as the API shows t
 
 from __future__ import annotations
 
+import heapq
 import re
 from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime, timedelta
@@ -27,14 +28,20 @@ from devfactory.errors import NotionValidationError
 __all__ = [
     "MAX_RESULTS",
     "Predicate",
+    "Selector",
     "apply_sorts",
     "compile_filter",
     "compile_sorts",
+    "matching_rows",
     "paginate",
+    "query_window",
     "run_query",
 ]
 
 Predicate = Callable[[Page], bool]
+# Filters run set-at-a-time: a selector takes candidate rows and returns those that match,
+# in order. Leaves on stored types scan with list comprehensions (no call per row).
+Selector = Callable[[list[Page]], list[Page]]
 MAX_RESULTS = 10_000
 MAX_NESTING = 2
 _TEXT_TYPES = ("title", "rich_text", "url", "email", "phone_number")
@@ -307,6 +314,57 @@ def _date_test(name: str, arg: Any, path: str, now: datetime) -> Callable[[Any],
     return lambda d: d is not None and op(_instant(d.start), target_instant)
 
 
+# ---------------------------------------------------------------------------- selectors
+
+
+def _scan(predicate: Predicate) -> Selector:
+    """A selector testing each row with a predicate (the general case)."""
+    return lambda pages: [p for p in pages if predicate(p)]
+
+
+def _all_of(parts: list[Selector]) -> Selector:
+    """``and``: each part narrows what the previous ones kept."""
+
+    def select(pages: list[Page]) -> list[Page]:
+        for part in parts:
+            pages = part(pages)
+        return pages
+
+    return select
+
+
+def _any_of(parts: list[Selector]) -> Selector:
+    """``or``: rows any part keeps, in their original order."""
+
+    def select(pages: list[Page]) -> list[Page]:
+        kept: set[int] = set()
+        for part in parts:
+            kept.update(map(id, part(pages)))
+        return [p for p in pages if id(p) in kept]
+
+    return select
+
+
+def _number_scan(pid: str, name: str, target: float) -> Selector:
+    """Number comparisons as comprehensions; empty values never match but does_not_equal."""
+
+    def select(pages: list[Page]) -> list[Page]:
+        values = [p.properties.get(pid) for p in pages]
+        if name == "does_not_equal":
+            return [p for p, x in zip(pages, values, strict=True) if x is None or x != target]
+        if name == "equals":
+            return [p for p, x in zip(pages, values, strict=True) if x is not None and x == target]
+        if name == "greater_than":
+            return [p for p, x in zip(pages, values, strict=True) if x is not None and x > target]
+        if name == "less_than":
+            return [p for p, x in zip(pages, values, strict=True) if x is not None and x < target]
+        if name == "greater_than_or_equal_to":
+            return [p for p, x in zip(pages, values, strict=True) if x is not None and x >= target]
+        return [p for p, x in zip(pages, values, strict=True) if x is not None and x <= target]
+
+    return select
+
+
 # ---------------------------------------------------------------------------- compile
 
 
@@ -318,7 +376,7 @@ class _Compiler:
         self.ds = ds
         self.now = to_datetime(ctx.now or ctx.clock.now())
 
-    def compile(self, raw: Any, path: str, depth: int) -> Predicate:
+    def compile(self, raw: Any, path: str, depth: int) -> Selector:
         node = v.obj(raw, path)
         for key in ("and", "or"):
             if key in node:
@@ -333,9 +391,7 @@ class _Compiler:
                     self.compile(item, f"{path}.{key}[{i}]", depth + 1)
                     for i, item in enumerate(v.array(node[key], f"{path}.{key}"))
                 ]
-                if key == "and":
-                    return lambda page: all(p(page) for p in parts)
-                return lambda page: any(p(page) for p in parts)
+                return _all_of(parts) if key == "and" else _any_of(parts)
         if "timestamp" in node:
             kind = v.choice(
                 node["timestamp"], f"{path}.timestamp", ("created_time", "last_edited_time")
@@ -344,7 +400,7 @@ class _Compiler:
                 v.member(node, kind, path), f"{path}.{kind}", DATE_CONDITIONS
             )
             test = _date_test(name, arg, f"{path}.{kind}.{name}", self.now)
-            return self._timestamp_predicate(kind, test)
+            return _scan(self._timestamp_predicate(kind, test))
         if "property" not in node:
             raise NotionValidationError(
                 f"body failed validation: {path} should be a property filter, a timestamp filter, or an `and` / `or` compound."
@@ -363,7 +419,46 @@ class _Compiler:
             raise NotionValidationError(
                 f"The filter type `{fkey}` does not match the type `{prop['type']}` of property `{prop['name']}`."
             )
-        return self._property_predicate(prop, fkey, node[fkey], f"{path}.{fkey}")
+        fast = self._fast_selector(prop, fkey, node[fkey], f"{path}.{fkey}")
+        if fast is not None:
+            return fast
+        return _scan(self._property_predicate(prop, fkey, node[fkey], f"{path}.{fkey}"))
+
+    def _fast_selector(
+        self, prop: dict[str, Any], fkey: str, cond: Any, path: str
+    ) -> Selector | None:
+        """Comprehension scans for the stored types that dominate large queries."""
+        ptype, pid = prop["type"], prop["id"]
+        if ptype in ("select", "status") and fkey in ("select", "status"):
+            name, arg = _one_condition(
+                cond, path, ("equals", "does_not_equal", "is_empty", "is_not_empty")
+            )
+            by_name = {o["name"]: o["id"] for o in prop["config"].get("options", [])}
+            if name in ("is_empty", "is_not_empty"):
+                _true_flag(arg, f"{path}.{name}")
+                ids = set(by_name.values())
+                keep = name == "is_not_empty"
+            else:
+                ids = {by_name[n] for n in _names(arg, f"{path}.{name}") if n in by_name}
+                keep = name == "equals"
+            if keep:
+                return lambda pages: [p for p in pages if p.properties.get(pid) in ids]
+            return lambda pages: [p for p in pages if p.properties.get(pid) not in ids]
+        if ptype == "number" and fkey == "number":
+            name, arg = _one_condition(cond, path, NUMBER_CONDITIONS)
+            if name in ("is_empty", "is_not_empty"):
+                _true_flag(arg, f"{path}.{name}")
+                if name == "is_empty":
+                    return lambda pages: [p for p in pages if p.properties.get(pid) is None]
+                return lambda pages: [p for p in pages if p.properties.get(pid) is not None]
+            return _number_scan(pid, name, v.number(arg, f"{path}.{name}"))
+        if ptype == "checkbox" and fkey == "checkbox":
+            name, arg = _one_condition(cond, path, ("equals", "does_not_equal"))
+            wanted = v.boolean(arg, f"{path}.{name}") == (name == "equals")
+            if wanted:
+                return lambda pages: [p for p in pages if p.properties.get(pid)]
+            return lambda pages: [p for p in pages if not p.properties.get(pid)]
+        return None
 
     def _timestamp_predicate(self, kind: str, test: Callable[[Any], bool]) -> Predicate:
         def predicate(page: Page) -> bool:
@@ -459,14 +554,6 @@ class _Compiler:
 
             return rollup_pred
         test = self._condition(family, cond, path)
-        # Fast paths for the stored types that dominate large queries.
-        if ptype in ("select", "status") and family == "select":
-            names = {o["id"]: o["name"] for o in prop["config"].get("options", [])}
-            return lambda page: test(names.get(page.properties.get(pid)))
-        if ptype == "number":
-            return lambda page: test(page.properties.get(pid))
-        if ptype == "checkbox":
-            return lambda page: test(page.properties.get(pid, False))
         if ptype == "people":
             return lambda page: test(page.properties.get(pid))
         return lambda page: test(plain_value(ctx, ds, page, prop))
@@ -474,7 +561,7 @@ class _Compiler:
 
 def compile_filter(
     ctx: Ctx, ds: DataSource, raw: Any, path: str = "body.filter"
-) -> Predicate | None:
+) -> Selector | None:
     """Validate and compile a filter; None means "everything"."""
     if raw is None or raw == {}:
         return None
@@ -484,13 +571,16 @@ def compile_filter(
 # ---------------------------------------------------------------------------- sorts
 
 
-def _sort_key(ctx: Ctx, ds: DataSource, prop: dict[str, Any]) -> Callable[[Page], Any]:
-    """A key for one property: None means empty (empties always sort last)."""
+Column = Callable[[list[Page]], list[Any]]
+
+
+def _sort_column(ctx: Ctx, ds: DataSource, prop: dict[str, Any]) -> Column:
+    """Sort keys of many rows at once; None marks an empty value (empties sort last)."""
     ptype = prop["type"]
     pid = prop["id"]
     if ptype in ("select", "status"):
         order = {o["id"]: i for i, o in enumerate(prop["config"].get("options", []))}
-        return lambda page: order.get(page.properties.get(pid))
+        return lambda pages: [order.get(p.properties.get(pid)) for p in pages]
     if ptype == "multi_select":
         order = {o["id"]: i for i, o in enumerate(prop["config"].get("options", []))}
 
@@ -499,17 +589,12 @@ def _sort_key(ctx: Ctx, ds: DataSource, prop: dict[str, Any]) -> Callable[[Page]
             ranks = sorted(order[i] for i in ids if i in order)
             return tuple(ranks) if ranks else None
 
-        return multi
+        return lambda pages: [multi(p) for p in pages]
     if ptype in ("number", "unique_id"):
-        return lambda page: page.properties.get(pid)
+        return lambda pages: [p.properties.get(pid) for p in pages]
     if ptype == "checkbox":
-        return lambda page: bool(page.properties.get(pid))
-
-    def general(page: Page) -> Any:
-        value = plain_value(ctx, ds, page, prop)
-        return _comparable(ctx, value)
-
-    return general
+        return lambda pages: [bool(p.properties.get(pid)) for p in pages]
+    return lambda pages: [_comparable(ctx, plain_value(ctx, ds, p, prop)) for p in pages]
 
 
 def _comparable(ctx: Ctx, value: Any) -> Any:
@@ -535,11 +620,11 @@ def _comparable(ctx: Ctx, value: Any) -> Any:
 
 def compile_sorts(
     ctx: Ctx, ds: DataSource, raw: Any, path: str = "body.sorts"
-) -> list[tuple[Callable[[Page], Any], bool]]:
-    """Validate sorts; returns (key, descending) pairs, most significant first."""
+) -> list[tuple[Column, bool]]:
+    """Validate sorts; returns (key column, descending) pairs, most significant first."""
     if raw is None:
         return []
-    result: list[tuple[Callable[[Page], Any], bool]] = []
+    result: list[tuple[Column, bool]] = []
     for i, item in enumerate(v.array(raw, path)):
         ipath = f"{path}[{i}]"
         sort = v.obj(item, ipath)
@@ -551,30 +636,53 @@ def compile_sorts(
                 sort["timestamp"], f"{ipath}.timestamp", ("created_time", "last_edited_time")
             )
             if kind == "created_time":
-                key: Callable[[Page], Any] = lambda page: int(page.created_time // 60)  # noqa: E731
+                column: Column = lambda pages: [int(p.created_time // 60) for p in pages]  # noqa: E731
             else:
-                key = lambda page: int(page.last_edited_time // 60)  # noqa: E731
+                column = lambda pages: [int(p.last_edited_time // 60) for p in pages]  # noqa: E731
         elif "property" in sort:
             name = v.string(sort["property"], f"{ipath}.property")
             prop = find_property(ds, name)
             if prop is None:
                 raise NotionValidationError(f"Could not find sort property with name or id: {name}")
-            key = _sort_key(ctx, ds, prop)
+            column = _sort_column(ctx, ds, prop)
         else:
             v.fail(f"{ipath}.property", "should be defined", v.UNDEFINED)
-        result.append((key, direction == "descending"))
+        result.append((column, direction == "descending"))
     return result
 
 
-def apply_sorts(pages: list[Page], sorts: list[tuple[Callable[[Page], Any], bool]]) -> list[Page]:
-    """Sort pages (already in creation order) by the sorts, empties last, ties stable."""
-    for key, descending in reversed(sorts):
-        keyed = [(key(p), p) for p in pages]
-        present = [kp for kp in keyed if kp[0] is not None]
-        missing = [kp[1] for kp in keyed if kp[0] is None]
-        present.sort(key=lambda kp: kp[0], reverse=descending)
-        pages = [kp[1] for kp in present] + missing
-    return pages
+def apply_sorts(
+    pages: list[Page], sorts: list[tuple[Column, bool]], *, limit: int | None = None
+) -> list[Page]:
+    """Sort pages (given in creation order): empties last, ties keep their order.
+
+    With one sort key and a ``limit``, only the first ``limit`` rows are ordered (a partial
+    sort that gives the same rows as a full sort would).
+    """
+    if not sorts:
+        return pages if limit is None else pages[:limit]
+    order = list(range(len(pages)))
+    if len(sorts) == 1:
+        column, descending = sorts[0]
+        values = column(pages)
+        present = [i for i in order if values[i] is not None]
+        missing = [i for i in order if values[i] is None]
+        if limit is not None and limit < len(present) // 4:
+            pick = heapq.nlargest if descending else heapq.nsmallest
+            ranked = pick(limit, present, key=values.__getitem__)
+        else:
+            ranked = sorted(present, key=values.__getitem__, reverse=descending)
+        order = ranked + missing
+    else:
+        for column, descending in reversed(sorts):
+            values = column(pages)
+            present = [i for i in order if values[i] is not None]
+            missing = [i for i in order if values[i] is None]
+            present.sort(key=values.__getitem__, reverse=descending)
+            order = present + missing
+    if limit is not None:
+        order = order[:limit]
+    return [pages[i] for i in order]
 
 
 # ---------------------------------------------------------------------------- running
@@ -610,18 +718,61 @@ def paginate(
     return chunk, (id_of(items[end]) if has_more else None), has_more, capped
 
 
+def matching_rows(
+    ctx: Ctx, ds: DataSource, body: dict[str, Any], *, trashed: bool = False
+) -> list[Page]:
+    """The rows of ``ds`` (in or out of the trash) that the body's filter keeps, unsorted."""
+    selector = compile_filter(ctx, ds, body.get("filter"))
+    candidates = [p for p in ctx.store.rows_of(ds.id).values() if p.in_trash == trashed]
+    return candidates if selector is None else selector(candidates)
+
+
 def run_query(
     ctx: Ctx, ds: DataSource, body: dict[str, Any], *, trashed: bool = False
 ) -> list[Page]:
     """All rows of ``ds`` matching the body's filter, in the body's sort order."""
-    predicate = compile_filter(ctx, ds, body.get("filter"))
     sorts = compile_sorts(ctx, ds, body.get("sorts"))
-    records = ctx.store.records
-    pages: list[Page] = []
-    for page_id in ctx.store.row_ids(ds.id):
-        page = records.get(page_id)
-        if not isinstance(page, Page) or page.in_trash != trashed:
-            continue
-        if predicate is None or predicate(page):
-            pages.append(page)
-    return apply_sorts(pages, sorts) if sorts else pages
+    return apply_sorts(matching_rows(ctx, ds, body, trashed=trashed), sorts)
+
+
+def query_window(
+    ctx: Ctx,
+    ds: DataSource,
+    body: dict[str, Any],
+    *,
+    start_cursor: str | None,
+    page_size: int,
+    trashed: bool = False,
+) -> tuple[list[Page], str | None, bool, bool]:
+    """One page of a query: (rows, next_cursor, has_more, capped at 10,000).
+
+    Cursors say where the next page starts (``<row id>:<offset>``), so a page deep in a
+    large result sorts only as far as it needs; if the rows changed since, the cursor's row
+    is looked up again, and a cursor whose row is gone is refused.
+    """
+    sorts = compile_sorts(ctx, ds, body.get("sorts"))
+    rows = matching_rows(ctx, ds, body, trashed=trashed)
+    total = min(len(rows), MAX_RESULTS)
+    start = 0
+    ordered: list[Page] | None = None
+    if start_cursor is not None:
+        row_id, _, offset_text = start_cursor.partition(":")
+        offset = int(offset_text) if offset_text.isdigit() else -1
+        window = apply_sorts(rows, sorts, limit=offset + 1) if 0 <= offset < total else []
+        if window and len(window) == offset + 1 and window[offset].id == row_id:
+            start = offset
+        else:
+            ordered = apply_sorts(rows, sorts)[:total]
+            start = next((i for i, p in enumerate(ordered) if p.id == row_id), -1)
+            if start < 0:
+                raise NotionValidationError(
+                    f"body failed validation: body.start_cursor `{start_cursor}` is not a valid cursor."
+                )
+    end = min(start + page_size, total)
+    if ordered is None:
+        ordered = apply_sorts(rows, sorts, limit=min(end + 1, total))
+    chunk = ordered[start:end]
+    has_more = end < total
+    next_cursor = f"{ordered[end].id}:{end}" if has_more else None
+    capped = len(rows) > MAX_RESULTS and end >= total
+    return chunk, next_cursor, has_more, capped

@@ -214,7 +214,8 @@ def user_full_json(ctx: Ctx, user: User) -> dict[str, Any]:
         "type": user.type,
     }
     if user.type == "person":
-        out["person"] = {"email": user.email, "email_verified": True}
+        with_email = "read_user_with_email" in ctx.integration.capabilities
+        out["person"] = {"email": user.email, "email_verified": True} if with_email else {}
     else:
         out["bot"] = {
             "owner": {"type": "workspace", "workspace": True},

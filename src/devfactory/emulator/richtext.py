@@ -101,7 +101,7 @@ def _mention(
     if kind is None:
         present = [k for k in mention if k in _MENTION_TYPES]
         kind = present[0] if len(present) == 1 else None
-    if kind not in _MENTION_TYPES:
+    if not isinstance(kind, str) or kind not in _MENTION_TYPES:
         v.fail(f"{path}.type", "should be a known mention type", mention.get("type", v.UNDEFINED))
     assert isinstance(kind, str)
     body = v.obj(v.member(mention, kind, path), f"{path}.{kind}")

@@ -697,12 +697,7 @@ def _detach_back_property(ctx: Ctx, prop: dict[str, Any]) -> None:
 
 
 def _rows(ctx: Ctx, ds: DataSource) -> list[Page]:
-    rows = []
-    for page_id in ctx.store.row_ids(ds.id):
-        page = ctx.store.get(page_id)
-        if isinstance(page, Page):
-            rows.append(page)
-    return rows
+    return list(ctx.store.rows_of(ds.id).values())
 
 
 def _remove(ctx: Ctx, ds: DataSource, prop: dict[str, Any]) -> None:

@@ -70,7 +70,7 @@ class Store:
         self.integrations: dict[str, Integration] = {}
         self.by_token: dict[str, Integration] = {}
         self.shares: set[tuple[str, str]] = set()
-        self.rows: dict[str, dict[str, None]] = {}
+        self.rows: dict[str, dict[str, Page]] = {}
         self.meta: dict[str, str] = {}
         self._dirty: dict[str, Record] | None = None
         self._removed: set[str] = set()
@@ -119,7 +119,7 @@ class Store:
             ):
                 rows.setdefault(record.parent_id, []).append(record)
         self.rows = {
-            ds_id: {p.id: None for p in sorted(pages, key=lambda p: p.seq)}
+            ds_id: {p.id: p for p in sorted(pages, key=lambda p: p.seq)}
             for ds_id, pages in rows.items()
         }
 
@@ -140,8 +140,8 @@ class Store:
             if isinstance(record, cls):
                 yield record
 
-    def row_ids(self, data_source_id: str) -> dict[str, None]:
-        """Ids of a data source's rows (trashed included) in creation order."""
+    def rows_of(self, data_source_id: str) -> dict[str, Page]:
+        """A data source's rows by id (trashed included), in creation order."""
         return self.rows.get(data_source_id, {})
 
     def integration_for_token(self, token: str) -> Integration | None:
@@ -229,7 +229,7 @@ class Store:
         dirty[record.id] = record
         self._removed.discard(record.id)
         if isinstance(record, Page) and record.parent_type == "data_source_id" and record.parent_id:
-            self.rows.setdefault(record.parent_id, {})[record.id] = None
+            self.rows.setdefault(record.parent_id, {})[record.id] = record
         return record
 
     def touch(self, record: Record) -> None:
@@ -248,7 +248,7 @@ class Store:
         if old_parent is not None and old_parent in self.rows:
             self.rows[old_parent].pop(page.id, None)
         if page.parent_type == "data_source_id" and page.parent_id:
-            self.rows.setdefault(page.parent_id, {})[page.id] = None
+            self.rows.setdefault(page.parent_id, {})[page.id] = page
 
     def add_integration(self, integration: Integration) -> None:
         """Register an integration (its bot user is added with :meth:`add`)."""

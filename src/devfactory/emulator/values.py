@@ -28,6 +28,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from devfactory.emulator import validation as v
+from devfactory.emulator.clock import wall_ms
 from devfactory.emulator.context import Ctx
 from devfactory.emulator.ids import parse_id
 from devfactory.emulator.model import DataSource, FileUpload, Page, User
@@ -118,24 +119,29 @@ def page_title(ctx: Ctx, page: Page) -> str:
 
 
 def normalize_date(raw: Any, path: str) -> dict[str, Any] | None:
-    """Validate a date value ``{start, end?, time_zone?}`` and put datetimes in Notion's form."""
+    """Validate a date value ``{start, end?, time_zone?}`` and put it in Notion's answer form.
+
+    As Notion does, a ``time_zone`` is applied to naive times and then rendered as a UTC
+    offset in ``start`` / ``end``; answers always carry ``time_zone: null``.
+    """
     if raw is None:
         return None
     value = v.obj(raw, path)
-    start = _date_string(v.member(value, "start", path), f"{path}.start")
-    end_raw = value.get("end")
-    end = None if end_raw is None else _date_string(end_raw, f"{path}.end")
+    zone: ZoneInfo | None = None
     tz = value.get("time_zone")
     if tz is not None:
-        tz = v.string(tz, f"{path}.time_zone")
+        tz = v.string(tz, f"{path}.time_zone", max_length=64)
         try:
-            ZoneInfo(tz)
+            zone = ZoneInfo(tz)
         except (ZoneInfoNotFoundError, ValueError):
             v.fail(f"{path}.time_zone", "should be a valid IANA time zone", tz)
-    return {"start": start, "end": end, "time_zone": tz}
+    start = _date_string(v.member(value, "start", path), f"{path}.start", zone)
+    end_raw = value.get("end")
+    end = None if end_raw is None else _date_string(end_raw, f"{path}.end", zone)
+    return {"start": start, "end": end, "time_zone": None}
 
 
-def _date_string(raw: Any, path: str) -> str:
+def _date_string(raw: Any, path: str, zone: ZoneInfo | None = None) -> str:
     text = v.string(raw, path)
     if _DATE_ONLY.match(text):
         try:
@@ -147,11 +153,16 @@ def _date_string(raw: Any, path: str) -> str:
         dt = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
         v.fail(path, "should be a valid ISO 8601 date string", text)
-    base = dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}"
+    if dt.tzinfo is None and zone is not None:
+        dt = dt.replace(tzinfo=zone)
+    base = wall_ms(dt)
     if dt.tzinfo is None:
         return base
-    offset = dt.strftime("%z")
-    return f"{base}{offset[:3]}:{offset[3:]}"
+    offset = dt.utcoffset()
+    assert offset is not None
+    minutes = int(offset.total_seconds() // 60)
+    sign = "-" if minutes < 0 else "+"
+    return f"{base}{sign}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
 
 
 def option_by_id(prop: dict[str, Any], option_id: str | None) -> dict[str, Any] | None:
@@ -353,7 +364,8 @@ def user_json(ctx: Ctx, user_id: str, *, full: bool = False) -> dict[str, Any]:
         "type": user.type,
     }
     if user.type == "person":
-        out["person"] = {"email": user.email}
+        with_email = "read_user_with_email" in ctx.integration.capabilities
+        out["person"] = {"email": user.email} if with_email else {}
     else:
         out["bot"] = {}
     return out

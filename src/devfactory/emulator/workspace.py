@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from devfactory.emulator.clock import Clock
 from devfactory.emulator.ids import new_id
-from devfactory.emulator.model import Integration, Owned, User
+from devfactory.emulator.model import CAPABILITIES, Integration, Owned, User
 from devfactory.emulator.store import Store, hash_token
 from devfactory.errors import UserError
 
@@ -45,7 +45,12 @@ def ensure_workspace(store: Store, name: str = "devfactory", clock: Clock | None
 
 
 def create_integration(
-    store: Store, name: str, token: str | None = None, clock: Clock | None = None
+    store: Store,
+    name: str,
+    token: str | None = None,
+    clock: Clock | None = None,
+    *,
+    capabilities: list[str] | None = None,
 ) -> IntegrationToken:
     """Add an integration with its bot user; ``token`` fixes the token (tests, scripts)."""
     name = name.strip()
@@ -61,12 +66,16 @@ def create_integration(
     if store.integration_for_token(token) is not None:
         raise UserError("that token belongs to another integration already")
     integration_id = new_id()
+    unknown = sorted(set(capabilities or []) - set(CAPABILITIES))
+    if unknown:
+        raise UserError(f"unknown capabilities {unknown}; choose from {', '.join(CAPABILITIES)}")
     integration = Integration(
         id=integration_id,
         name=name,
         token_hash=hash_token(token),
         bot_id=integration_id,
         created_time=(clock or Clock()).now(),
+        capabilities=list(CAPABILITIES) if capabilities is None else list(capabilities),
     )
     with store.transaction():
         store.add_integration(integration)

@@ -24,6 +24,20 @@ class Route:
     path: str
     handler: Handler
     request_id: bool = True  # add "request_id" to the success body (most endpoints do)
+    read_only: bool = False  # a POST that only reads (queries, search)
+
+    @property
+    def capability(self) -> str:
+        """The integration capability this route needs (Notion's capability names)."""
+        if self.path.startswith("/v1/users"):
+            return "read_user_without_email"
+        if self.path.startswith("/v1/comments"):
+            return "read_comments" if self.method == "GET" else "insert_comments"
+        if self.method == "GET" or self.read_only:
+            return "read_content"
+        creates = self.method == "POST" and not self.path.endswith("/move")
+        appends = self.method == "PATCH" and self.path.endswith("/children")
+        return "insert_content" if creates or appends else "update_content"
 
 
 def page_size_param(req: Request, *, in_body: bool = False) -> int:

@@ -126,7 +126,7 @@ def query_meeting_notes(ctx: Ctx, req: Request) -> Result:
 
 
 ROUTES = [
-    Route("POST", "/v1/blocks/meeting_notes/query", query_meeting_notes),
+    Route("POST", "/v1/blocks/meeting_notes/query", query_meeting_notes, read_only=True),
     Route("GET", "/v1/blocks/{block_id}", retrieve_block),
     Route("PATCH", "/v1/blocks/{block_id}", update_block),
     Route("DELETE", "/v1/blocks/{block_id}", delete_block),

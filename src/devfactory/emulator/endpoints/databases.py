@@ -11,7 +11,7 @@ from devfactory.emulator.context import Ctx, Request
 from devfactory.emulator.endpoints._common import Result, Route, page_size_param, start_cursor_param
 from devfactory.emulator.ids import new_id
 from devfactory.emulator.model import Database, DataSource, Page, View
-from devfactory.emulator.query import MAX_RESULTS, paginate, run_query
+from devfactory.emulator.query import query_window
 from devfactory.emulator.render import data_source_json, database_json, list_json, page_json
 from devfactory.emulator.richtext import normalize_rich_text, plain_text, text_item
 from devfactory.emulator.schema import apply_properties, find_property
@@ -281,13 +281,13 @@ def query_data_source(ctx: Ctx, req: Request) -> Result:
         if body["result_type"] == "data_source":
             return list_json([], None, False, "page_or_data_source")
     only = _filter_properties(ds, req)
-    pages = run_query(ctx, ds, body, trashed=trashed)
-    chunk, cursor, more, capped = paginate(
-        pages,
-        start_cursor_param(req, in_body=True),
-        page_size_param(req, in_body=True),
-        lambda p: p.id,
-        cap=MAX_RESULTS,
+    chunk, cursor, more, capped = query_window(
+        ctx,
+        ds,
+        body,
+        start_cursor=start_cursor_param(req, in_body=True),
+        page_size=page_size_param(req, in_body=True),
+        trashed=trashed,
     )
     out = list_json(
         [page_json(ctx, p, only=only) for p in chunk], cursor, more, "page_or_data_source"
@@ -342,6 +342,6 @@ ROUTES = [
     Route("POST", "/v1/data_sources", create_data_source),
     Route("GET", "/v1/data_sources/{data_source_id}", retrieve_data_source),
     Route("PATCH", "/v1/data_sources/{data_source_id}", update_data_source),
-    Route("POST", "/v1/data_sources/{data_source_id}/query", query_data_source),
+    Route("POST", "/v1/data_sources/{data_source_id}/query", query_data_source, read_only=True),
     Route("GET", "/v1/data_sources/{data_source_id}/templates", list_templates, request_id=False),
 ]

@@ -90,4 +90,4 @@ def search(ctx: Ctx, req: Request) -> Result:
     return list_json(results, cursor, more, "page_or_data_source")
 
 
-ROUTES = [Route("POST", "/v1/search", search)]
+ROUTES = [Route("POST", "/v1/search", search, read_only=True)]

@@ -207,7 +207,7 @@ ROUTES = [
     Route("GET", "/v1/views/{view_id}", retrieve_view),
     Route("PATCH", "/v1/views/{view_id}", update_view),
     Route("DELETE", "/v1/views/{view_id}", delete_view),
-    Route("POST", "/v1/views/{view_id}/queries", create_view_query),
+    Route("POST", "/v1/views/{view_id}/queries", create_view_query, read_only=True),
     Route("GET", "/v1/views/{view_id}/queries/{query_id}", view_query_results),
     Route("DELETE", "/v1/views/{view_id}/queries/{query_id}", delete_view_query),
 ]
