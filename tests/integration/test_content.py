@@ -277,3 +277,20 @@ class TestFileUploads:
     def test_custom_emojis_empty(self, client: notion_client.Client) -> None:
         """The local workspace has no custom emojis."""
         assert [] == client.custom_emojis.list()["results"]
+
+
+def test_search_paginates(client: notion_client.Client, root: dict[str, Any]) -> None:
+    """Search results page with page_size and next_cursor, without repeats."""
+    for i in range(5):
+        client.pages.create(
+            parent={"page_id": root["id"]}, properties={"title": text(f"paged-search-qq {i}")}
+        )
+    seen: list[str] = []
+    cursor = None
+    while True:
+        page = client.search(query="paged-search-qq", page_size=2, start_cursor=cursor)
+        seen += [r["id"] for r in page["results"]]
+        if not page["has_more"]:
+            break
+        cursor = page["next_cursor"]
+    assert 5 == len(seen) == len(set(seen))

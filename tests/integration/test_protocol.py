@@ -222,3 +222,13 @@ class TestBadInput:
         }
         assert_error(call(notion, "POST", "/v1/pages", json=bad), 400, "validation_error")
         assert before == len(notion.store.records)
+
+
+def test_oauth_is_an_unsupported_request(notion: LocalNotion) -> None:
+    """OAuth token exchange answers 400 invalid_request: only internal integrations exist here."""
+    response = httpx.post(
+        f"{notion.base_url}/v1/oauth/token",
+        json={"grant_type": "authorization_code"},
+        auth=("id", "secret"),
+    )
+    assert_error(response, 400, "invalid_request")

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from devfactory.emulator.schema import apply_properties, find_property, render_properties
+from devfactory.emulator.schema import (
+    NUMBER_FORMATS,
+    apply_properties,
+    find_property,
+    render_properties,
+)
 from devfactory.errors import NotionValidationError
 from tests.unit.helpers import add_row, make_ctx, make_ds
 
@@ -102,3 +107,11 @@ def test_duplicate_option_names_are_refused() -> None:
             ctx,
             {"Name": {"title": {}}, "S": {"select": {"options": [{"name": "x"}, {"name": "x"}]}}},
         )
+
+
+@pytest.mark.parametrize("fmt", sorted(NUMBER_FORMATS))
+def test_every_number_format_is_accepted(fmt: str) -> None:
+    """All of Notion's number formats create and render."""
+    ctx = make_ctx()
+    ds = make_ds(ctx, {"Name": {"title": {}}, "N": {"number": {"format": fmt}}})
+    assert {"format": fmt} == render_properties(ctx, ds)["N"]["number"]

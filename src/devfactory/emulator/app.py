@@ -57,6 +57,7 @@ from devfactory.errors import (
     GatewayTimeoutError,
     InternalServerError,
     InvalidJSONError,
+    InvalidRequestError,
     InvalidRequestURLError,
     MissingVersionError,
     NotionError,
@@ -190,6 +191,7 @@ class NotionServer:
         ensure_workspace(store)
         routes = [StarletteRoute(r.path, self._endpoint(r), methods=[r.method]) for r in API_ROUTES]
         routes += [
+            StarletteRoute("/v1/oauth/{action}", self._oauth, methods=["POST"]),
             StarletteRoute("/__health", self._health, methods=["GET"]),
             StarletteRoute("/__files/{upload_id}", self._file, methods=["GET"]),
             StarletteRoute("/__avatars/{user_id}.svg", self._avatar, methods=["GET"]),
@@ -365,6 +367,16 @@ class NotionServer:
             body=body,
             files=found_files,
             form=form_fields,
+        )
+
+    async def _oauth(self, request: HTTPRequest) -> Response:
+        """OAuth (public integrations) is a request this server does not support."""
+        return self._error(
+            InvalidRequestError(
+                "This request is not supported: the local Notion server has internal integrations "
+                "only (devfactory notion token create NAME), no OAuth."
+            ),
+            str(uuid.uuid4()),
         )
 
     async def _health(self, request: HTTPRequest) -> Response:

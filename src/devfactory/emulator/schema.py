@@ -743,14 +743,12 @@ def _update_config(
     elif ptype == "formula" and "expression" in body:
         prop["config"] = _formula_config(ctx, ds, prop["name"], body, path)
     elif ptype == "rollup" and body:
-        merged = {
-            "function": config["function"],
-            "relation_property_id": config["relation_property_id"],
-            "rollup_property_id": config["rollup_property_id"],
-        }
-        if "relation_property_name" in body or "rollup_property_name" in body:
-            merged.pop("relation_property_id") if "relation_property_name" in body else None
-            merged.pop("rollup_property_id") if "rollup_property_name" in body else None
+        # Unchanged parts keep their ids; a part named anew is looked up by its new name.
+        merged = {"function": config["function"]}
+        if "relation_property_name" not in body:
+            merged["relation_property_id"] = config["relation_property_id"]
+        if "rollup_property_name" not in body:
+            merged["rollup_property_id"] = config["rollup_property_id"]
         merged.update(body)
         prop["config"] = _rollup_config(ds, merged, path, ctx)
     elif ptype == "unique_id" and body.get("prefix") is not None:

@@ -30,7 +30,6 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from devfactory.emulator import validation as v
 from devfactory.emulator.clock import wall_ms
 from devfactory.emulator.context import Ctx
-from devfactory.emulator.ids import parse_id
 from devfactory.emulator.model import DataSource, FileUpload, Page, User
 from devfactory.emulator.richtext import normalize_rich_text, plain_text, text_item
 from devfactory.errors import NotionValidationError
@@ -480,8 +479,3 @@ def convert(ctx: Ctx, ds: DataSource, old: dict[str, Any], new: dict[str, Any], 
         except NotionValidationError:
             return None
     return empty(target)
-
-
-def is_page_id(raw: str) -> bool:
-    """Whether a string is a syntactically valid id."""
-    return parse_id(raw) is not None

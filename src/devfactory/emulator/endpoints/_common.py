@@ -8,8 +8,18 @@ from typing import Any
 
 from devfactory.emulator import validation as v
 from devfactory.emulator.context import Ctx, Request
+from devfactory.emulator.model import DataSource
+from devfactory.emulator.schema import find_property
+from devfactory.errors import NotionValidationError
 
-__all__ = ["Handler", "Result", "Route", "page_size_param", "start_cursor_param"]
+__all__ = [
+    "Handler",
+    "Result",
+    "Route",
+    "filter_properties_param",
+    "page_size_param",
+    "start_cursor_param",
+]
 
 Result = dict[str, Any] | tuple[int, dict[str, Any]]
 Handler = Callable[[Ctx, Request], Result]
@@ -61,3 +71,23 @@ def start_cursor_param(req: Request, *, in_body: bool = False) -> str | None:
         raw = req.body.get("start_cursor")
         return None if raw is None else v.string(raw, "body.start_cursor", max_length=200)
     return req.query_one("start_cursor")
+
+
+def filter_properties_param(req: Request, ds: DataSource | None) -> set[str] | None:
+    """Property ids named by ``filter_properties`` (ids or names); None when absent.
+
+    Pages outside a data source have only ``title``.
+    """
+    wanted = req.query.get("filter_properties") or req.query.get("filter_properties[]")
+    if not wanted:
+        return None
+    ids: set[str] = set()
+    for key in wanted:
+        if ds is not None:
+            prop = find_property(ds, key)
+        else:
+            prop = {"id": "title"} if key == "title" else None
+        if prop is None:
+            raise NotionValidationError(f"Could not find property with name or id: {key}")
+        ids.add(prop["id"])
+    return ids

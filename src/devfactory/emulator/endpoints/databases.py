@@ -8,13 +8,19 @@ from devfactory.emulator import validation as v
 from devfactory.emulator.access import find
 from devfactory.emulator.blocks import parse_cover, parse_icon
 from devfactory.emulator.context import Ctx, Request
-from devfactory.emulator.endpoints._common import Result, Route, page_size_param, start_cursor_param
+from devfactory.emulator.endpoints._common import (
+    Result,
+    Route,
+    filter_properties_param,
+    page_size_param,
+    start_cursor_param,
+)
 from devfactory.emulator.ids import new_id
 from devfactory.emulator.model import Database, DataSource, Page, View
 from devfactory.emulator.query import query_window
 from devfactory.emulator.render import data_source_json, database_json, list_json, page_json
-from devfactory.emulator.richtext import normalize_rich_text, plain_text, text_item
-from devfactory.emulator.schema import apply_properties, find_property
+from devfactory.emulator.richtext import normalize_rich_text
+from devfactory.emulator.schema import apply_properties
 from devfactory.emulator.values import mention_lookup
 from devfactory.emulator.writes import check_editable, parse_trash_flag, stamp
 from devfactory.errors import NotionValidationError
@@ -280,7 +286,7 @@ def query_data_source(ctx: Ctx, req: Request) -> Result:
         v.choice(body["result_type"], "body.result_type", ("page", "data_source"))
         if body["result_type"] == "data_source":
             return list_json([], None, False, "page_or_data_source")
-    only = _filter_properties(ds, req)
+    only = filter_properties_param(req, ds)
     chunk, cursor, more, capped = query_window(
         ctx,
         ds,
@@ -300,19 +306,6 @@ def query_data_source(ctx: Ctx, req: Request) -> Result:
     return out
 
 
-def _filter_properties(ds: DataSource, req: Request) -> set[str] | None:
-    wanted = req.query.get("filter_properties") or req.query.get("filter_properties[]")
-    if not wanted:
-        return None
-    ids: set[str] = set()
-    for key in wanted:
-        prop = find_property(ds, key)
-        if prop is None:
-            raise NotionValidationError(f"Could not find property with name or id: {key}")
-        ids.add(prop["id"])
-    return ids
-
-
 def list_templates(ctx: Ctx, req: Request) -> Result:
     """GET /v1/data_sources/{data_source_id}/templates (no templates exist here)."""
     find(
@@ -323,16 +316,6 @@ def list_templates(ctx: Ctx, req: Request) -> Result:
     )
     page_size_param(req)
     return {"templates": [], "has_more": False, "next_cursor": None}
-
-
-def data_source_title(ds: DataSource) -> str:
-    """The plain title of a data source."""
-    return plain_text(ds.title)
-
-
-def default_title(name: str) -> list[dict[str, Any]]:
-    """A one-item rich-text title."""
-    return [text_item(name)] if name else []
 
 
 ROUTES = [

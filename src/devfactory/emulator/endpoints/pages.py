@@ -10,7 +10,13 @@ from devfactory.emulator.blocks import insert_children, parse_children, parse_co
 from devfactory.emulator.clock import iso_ms
 from devfactory.emulator.compute import render_value, rollup_json
 from devfactory.emulator.context import Ctx, Request
-from devfactory.emulator.endpoints._common import Result, Route, page_size_param, start_cursor_param
+from devfactory.emulator.endpoints._common import (
+    Result,
+    Route,
+    filter_properties_param,
+    page_size_param,
+    start_cursor_param,
+)
 from devfactory.emulator.ids import new_id
 from devfactory.emulator.markdown import (
     apply_markdown_update,
@@ -156,28 +162,14 @@ def create_page(ctx: Ctx, req: Request) -> Result:
     return page_json(ctx, page)
 
 
-def _filter_properties(ctx: Ctx, page: Page, req: Request) -> set[str] | None:
-    wanted = req.query.get("filter_properties") or req.query.get("filter_properties[]")
-    if not wanted:
-        return None
-    ds = ctx.store.get_as(page.parent_id or "", DataSource)
-    ids: set[str] = set()
-    for key in wanted:
-        prop = (
-            find_property(ds, key)
-            if ds is not None
-            else ({"id": "title"} if key == "title" else None)
-        )
-        if prop is None:
-            raise NotionValidationError(f"Could not find property with name or id: {key}")
-        ids.add(prop["id"])
-    return ids
-
-
 def retrieve_page(ctx: Ctx, req: Request) -> Result:
     """GET /v1/pages/{page_id}"""
     page = find(ctx, v.path_id(req.params["page_id"], "page_id"), Page)
-    return page_json(ctx, page, only=_filter_properties(ctx, page, req))
+    return page_json(
+        ctx,
+        page,
+        only=filter_properties_param(req, ctx.store.get_as(page.parent_id or "", DataSource)),
+    )
 
 
 def update_page(ctx: Ctx, req: Request) -> Result:
@@ -212,7 +204,11 @@ def update_page(ctx: Ctx, req: Request) -> Result:
         page.in_trash = trash
     stamp(ctx, page)
     ctx.store.touch(page)
-    return page_json(ctx, page, only=_filter_properties(ctx, page, req))
+    return page_json(
+        ctx,
+        page,
+        only=filter_properties_param(req, ctx.store.get_as(page.parent_id or "", DataSource)),
+    )
 
 
 def _trash_children(ctx: Ctx, page: Page) -> None:
