@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 PORT   ?= 8787
 DEMO_TOKEN ?= ntn_demo_local_devfactory_token
 
-.PHONY: run test check lint typecheck bench conformance clean
+.PHONY: run serve test check lint typecheck bench conformance clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -19,8 +19,16 @@ $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(VENV)/.installed $@
 
-## run: set up .venv and run the main job on the embedded default (the local Notion server)
+EXAMPLE ?= examples/consulting/workspace.yaml
+ENV ?= dev
+
+## run: set up .venv and deploy the example workspace to the embedded default, then verify
 run: $(VENV)/.installed
+	$(BIN)/devfactory apply $(EXAMPLE) --env $(ENV) --auto-approve --print-report
+	$(BIN)/devfactory verify $(EXAMPLE) --env $(ENV)
+
+## serve: run the local Notion server on a port, with a demo token
+serve: $(VENV)/.installed
 	$(BIN)/devfactory notion serve --db .devfactory/notion.db --port $(PORT) --token $(DEMO_TOKEN)
 
 ## test: set up .venv with the dev extras and run every test

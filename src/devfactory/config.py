@@ -29,7 +29,20 @@ class Settings(BaseSettings):
         description="Token for the real Notion API; unset means the local server.",
     )
     notion_base_url: str = Field(
-        default="https://api.notion.com", description="Base URL of the Notion API to call."
+        default="https://api.notion.com",
+        validation_alias=AliasChoices("NOTION_BASE_URL", "DEVFACTORY_NOTION_BASE_URL"),
+        description="Base URL of the Notion API to call.",
+    )
+    notion_rate: float = Field(
+        default=3.0,
+        gt=0,
+        description="Requests per second devfactory allows itself against a Notion target (Notion: 3).",
+    )
+    emulator_token: SecretStr | None = Field(
+        default=None, description="Token for a running local server given with --target."
+    )
+    backup_key: SecretStr | None = Field(
+        default=None, description="Key for encrypted backups (base64 of 32 bytes, or a passphrase)."
     )
     emulator_host: str = Field(default="127.0.0.1", description="Bind address of the local server.")
     emulator_port: int = Field(
@@ -43,6 +56,11 @@ class Settings(BaseSettings):
     def emulator_db(self) -> Path:
         """Default SQLite file of the local Notion server."""
         return self.home / "notion.db"
+
+    @property
+    def embedded_db(self) -> Path:
+        """SQLite file of the embedded target used when no NOTION_TOKEN is set."""
+        return self.home / "notion.sqlite"
 
 
 def load_settings() -> Settings:

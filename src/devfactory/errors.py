@@ -5,7 +5,11 @@
     DevfactoryError
     ├── UserError                    the user can fix it: a flag, a file, a setting
     │   ├── ConfigError              a setting from the environment is wrong
-    │   └── FormulaError             a Notion formula expression cannot be parsed or typed
+    │   ├── FormulaError             a Notion formula expression cannot be parsed or typed
+    │   ├── SpecError                a workspace spec is invalid (every issue, with file:line:col)
+    │   ├── StateLockedError         another apply holds the state lock
+    │   ├── PlanError                a plan cannot be made or applied (stale plan, refused change)
+    │   └── TargetError              the Notion target cannot do what the spec asks
     ├── NotionError                  a Notion API (real or local) refused a request
     │   │                            (``status`` and ``code`` as Notion sends them)
     │   ├── InvalidJSONError              400 invalid_json
@@ -50,9 +54,13 @@ __all__ = [
     "NotionValidationError",
     "ObjectNotFoundError",
     "PayloadTooLargeError",
+    "PlanError",
     "RateLimitedError",
     "RestrictedResourceError",
     "ServiceUnavailableError",
+    "SpecError",
+    "StateLockedError",
+    "TargetError",
     "TransientNotionError",
     "UnauthorizedError",
     "UserError",
@@ -83,6 +91,29 @@ class FormulaError(UserError):
         super().__init__(message)
         self.message = message
         self.position = position
+
+
+class SpecError(UserError):
+    """A workspace spec is invalid; ``issues`` holds every problem found, each with its place.
+
+    ``str()`` lists them one per line as ``file:line:col: message (hint)``.
+    """
+
+    def __init__(self, issues: list[Any]) -> None:
+        self.issues = list(issues)
+        super().__init__("\n".join(str(issue) for issue in self.issues) or "invalid spec")
+
+
+class StateLockedError(UserError):
+    """Another process holds the state lock of this workspace and environment."""
+
+
+class PlanError(UserError):
+    """A plan cannot be made or applied as asked (stale saved plan, destructive change refused)."""
+
+
+class TargetError(UserError):
+    """The Notion target cannot do what the spec needs (e.g. no parent page on real Notion)."""
 
 
 class InternalError(DevfactoryError):

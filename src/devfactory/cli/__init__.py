@@ -13,7 +13,7 @@ import typer
 from rich.console import Console
 
 from devfactory import __version__
-from devfactory.cli import notion
+from devfactory.cli import deploy, notion
 from devfactory.errors import DevfactoryError, UserError
 
 __all__ = ["app", "main"]
@@ -25,6 +25,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(notion.app, name="notion")
+deploy.register(app)
 
 _err = Console(stderr=True)
 
@@ -47,7 +48,10 @@ def _root(
 def main() -> None:
     """Entry point of the console script; maps the exception tree to exit codes."""
     try:
-        app(standalone_mode=False)
+        code = app(standalone_mode=False)
+        # Outside standalone mode click returns an Exit's code instead of exiting.
+        if isinstance(code, int) and code:
+            sys.exit(code)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
     except typer.Abort:

@@ -261,6 +261,19 @@ class Store:
         )
         self._index_integration(integration)
 
+    def replace_token(self, integration: Integration, token_hash: str) -> None:
+        """Give an integration a new token (the old one stops working)."""
+        self._require_tx()
+        self.by_token.pop(integration.token_hash, None)
+        integration.token_hash = token_hash
+        self._pending_sql.append(
+            (
+                "UPDATE integrations SET token_hash = ?, doc = ? WHERE id = ?",
+                (token_hash, orjson.dumps(integration.to_doc()), integration.id),
+            )
+        )
+        self._index_integration(integration)
+
     def share(self, object_id: str, integration_id: str) -> None:
         """Share an object (and so everything under it) with an integration."""
         self._require_tx()

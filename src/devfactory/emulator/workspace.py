@@ -12,7 +12,15 @@ from devfactory.emulator.model import CAPABILITIES, Integration, Owned, User
 from devfactory.emulator.store import Store, hash_token
 from devfactory.errors import UserError
 
-__all__ = ["IntegrationToken", "create_integration", "ensure_workspace", "new_token", "share"]
+__all__ = [
+    "IntegrationToken",
+    "create_integration",
+    "ensure_workspace",
+    "integration_named",
+    "new_token",
+    "session_token",
+    "share",
+]
 
 OWNER_NAME = "Local Owner"
 OWNER_EMAIL = "owner@localhost"
@@ -81,6 +89,21 @@ def create_integration(
         store.add_integration(integration)
         store.add(User(id=integration_id, name=name, type="bot", integration_id=integration_id))
     return IntegrationToken(integration, token)
+
+
+def session_token(store: Store, name: str) -> str:
+    """A fresh token for integration ``name`` (created if missing), for in-process use.
+
+    The embedded target talks to the local server inside the same process; rather than keep
+    a token on disk, each session gives the integration a new random token.
+    """
+    existing = next((i for i in store.integrations.values() if i.name == name), None)
+    if existing is None:
+        return create_integration(store, name).token
+    token = new_token()
+    with store.transaction():
+        store.replace_token(existing, hash_token(token))
+    return token
 
 
 def integration_named(store: Store, name_or_id: str) -> Integration:

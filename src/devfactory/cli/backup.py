@@ -1,0 +1,137 @@
+"""``devfactory backup | restore``: encrypted copies of deployed databases, and bringing them
+back into an empty workspace."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from devfactory.config import Settings, load_settings
+from devfactory.deploy.backup import (
+    RestoreResult,
+    backup_key,
+    backup_path,
+    read_backup,
+    restore_backup,
+    save_backup,
+    summarize,
+    take_backup,
+)
+from devfactory.deploy.state import StateFile
+from devfactory.errors import UserError
+from devfactory.notion.api import NotionAPI
+from devfactory.notion.target import NotionSession, resolve_target
+
+__all__ = ["register"]
+
+out = Console()
+
+TARGET_OPTION = typer.Option(
+    None,
+    "--target",
+    help="A running local Notion server (URL). Default: NOTION_TOKEN's Notion, or the embedded server.",
+)
+
+
+def _state_file(
+    settings: Settings, spec: Path | None, workspace: str | None, env: str | None
+) -> StateFile:
+    """The deploy state to back up: from the spec, from --workspace, or the only one there is."""
+    if spec is not None:
+        from devfactory.deploy.engine import load_workspace
+
+        if not spec.exists():
+            raise UserError(f"{spec}: no such file")
+        _, ws = load_workspace(spec, env)
+        return StateFile(settings.home, ws.workspace, ws.environment)
+    if workspace is not None:
+        return StateFile(settings.home, workspace, env or "default")
+    states = sorted((settings.home / "state").glob("*.json"))
+    if len(states) != 1:
+        raise UserError(
+            f"name the workspace: give SPEC or --workspace (there are {len(states)} states "
+            f"in {settings.home / 'state'})"
+        )
+    name, environment = states[0].name.removesuffix(".json").rsplit(".", 1)
+    return StateFile(settings.home, name, environment)
+
+
+def backup(
+    spec: Path | None = typer.Argument(None, help="The workspace spec (or use --workspace)."),
+    env: str | None = typer.Option(None, "--env", "-e", help="Environment of the deploy."),
+    workspace: str | None = typer.Option(
+        None, "--workspace", help="Workspace name, instead of SPEC."
+    ),
+    databases: list[str] | None = typer.Option(
+        None, "--database", "-d", help="Only this database key (repeat for more)."
+    ),
+    out_file: Path | None = typer.Option(
+        None, "--out", help="Write here instead of $DEVFACTORY_HOME/backups/."
+    ),
+    target: str | None = TARGET_OPTION,
+) -> None:
+    """Back up the deployed databases — schema and every row — encrypted with DEVFACTORY_BACKUP_KEY."""
+    settings = load_settings()
+    key = backup_key(settings)
+    state_file = _state_file(settings, spec, workspace, env)
+    if not state_file.path.exists():
+        raise UserError(f"no deploy state at {state_file.path}: nothing to back up")
+    resolved = resolve_target(settings, target)
+    state = state_file.load(resolved.label)
+
+    async def run() -> dict[str, Any]:
+        async with NotionSession(resolved) as session:
+            return await take_backup(state, session, NotionAPI(), databases=databases or None)
+
+    data = asyncio.run(run())
+    path = save_backup(
+        data, key, out_file or backup_path(settings.home, state.workspace, state.environment)
+    )
+    lines = summarize(data)
+    table = Table("database", "title", "properties", "rows")
+    for item in lines:
+        table.add_row(item.key, item.title, str(item.properties), str(item.rows))
+    out.print(table)
+    out.print(
+        f"[green]✓[/green] Backed up {len(lines)} database(s), "
+        f"{sum(i.properties for i in lines)} properties and {sum(i.rows for i in lines)} rows "
+        f"of {state.workspace} ({state.environment}) to {path}"
+    )
+
+
+def restore(
+    backup_file: Path = typer.Argument(..., help="A .dfbak file written by `devfactory backup`."),
+    into: str | None = typer.Option(
+        None, "--into", help="Restore under this page (needed on real Notion)."
+    ),
+    target: str | None = TARGET_OPTION,
+) -> None:
+    """Recreate a backup's databases, rows and links under a new page; never touches the source."""
+    settings = load_settings()
+    data = read_backup(backup_file, backup_key(settings))
+    resolved = resolve_target(settings, target)
+
+    async def run() -> RestoreResult:
+        async with NotionSession(resolved) as session:
+            return await restore_backup(data, session, NotionAPI(), into_page_id=into)
+
+    result = asyncio.run(run())
+    under = f'"{result.page_title}" ({result.page_id})' if result.page_title else result.page_id
+    out.print(
+        f"[green]✓[/green] Restored {result.databases} database(s), {result.properties} properties, "
+        f"{result.rows} rows and {result.links} links of {data['workspace']} "
+        f"({data['environment']}, backed up {data['created']}) under {under}"
+    )
+    for warning in result.warnings:
+        out.print(f"[yellow]![/yellow] {warning}")
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``backup`` and ``restore`` to the root app."""
+    app.command("backup")(backup)
+    app.command("restore")(restore)

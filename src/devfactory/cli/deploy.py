@@ -1,0 +1,347 @@
+"""``devfactory validate | plan | apply | verify | state``: Notion workspaces as code."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
+from rich.table import Table
+
+from devfactory.config import load_settings
+from devfactory.deploy.engine import (
+    ApplyOptions,
+    Check,
+    apply_workspace,
+    load_workspace,
+    plan_workspace,
+    verify_workspace,
+)
+from devfactory.deploy.plan import Plan, Step
+from devfactory.deploy.render import render_plan
+from devfactory.deploy.state import State, StateFile
+from devfactory.errors import PlanError, UserError
+from devfactory.notion.api import NotionAPI
+from devfactory.notion.target import NotionSession, resolve_target
+
+__all__ = ["register"]
+
+out = Console()
+err = Console(stderr=True)
+
+SPEC_ARG = typer.Argument(..., exists=False, help="The workspace spec (YAML).")
+ENV_OPTION = typer.Option(
+    None, "--env", "-e", help="Environment: applies <spec>.<env>.yaml and environments.<env>."
+)
+TARGET_OPTION = typer.Option(
+    None,
+    "--target",
+    help="A running local Notion server (URL). Default: NOTION_TOKEN's Notion, or the embedded server.",
+)
+
+
+def _spec(path: Path) -> Path:
+    if not path.exists():
+        raise UserError(f"{path}: no such file")
+    return path
+
+
+def validate(spec: Path = SPEC_ARG, env: str | None = ENV_OPTION) -> None:
+    """Check a spec: exit 0 when valid, 1 with every problem (file:line:col) otherwise."""
+    model, ws = load_workspace(_spec(spec), env)
+    rows = sum(len(db.rows) for db in ws.databases.values())
+    props = sum(len(db.properties) for db in ws.databases.values())
+    out.print(
+        f"[green]✓[/green] {spec}{' (' + env + ')' if env else ''}: workspace {model.workspace}, "
+        f"{len(ws.databases)} databases, {props} properties, {rows} seed rows"
+    )
+
+
+def plan(
+    spec: Path = SPEC_ARG,
+    env: str | None = ENV_OPTION,
+    target: str | None = TARGET_OPTION,
+    as_json: bool = typer.Option(False, "--json", help="Print the plan as JSON."),
+    out_file: Path | None = typer.Option(
+        None, "--out", help="Save the plan to apply later with `apply --plan`."
+    ),
+    detailed_exitcode: bool = typer.Option(
+        False, "--detailed-exitcode", help="Exit 0 no changes, 1 error, 2 changes."
+    ),
+) -> None:
+    """Show what apply would do, and how many API calls it will make."""
+    settings = load_settings()
+    _, ws = load_workspace(_spec(spec), env)
+    resolved = resolve_target(settings, target)
+    state = StateFile(settings.home, ws.workspace, ws.environment).load(resolved.label)
+
+    async def run() -> Plan:
+        async with NotionSession(resolved) as session:
+            return await plan_workspace(ws, state, session, NotionAPI())
+
+    result = asyncio.run(run())
+    if out_file is not None:
+        out_file.write_text(json.dumps(result.to_json(), indent=2))
+    if as_json:
+        sys.stdout.write(json.dumps(result.to_json(), indent=2) + "\n")
+    else:
+        out.print(
+            render_plan(result, rate=resolved.rate), highlight=False, soft_wrap=True, markup=False
+        )
+        if out_file is not None:
+            out.print(
+                f"\nSaved the plan to {out_file}; apply it with `devfactory apply {spec} --plan {out_file}`."
+            )
+    if detailed_exitcode and not result.empty:
+        raise typer.Exit(2)
+
+
+def apply(
+    spec: Path = SPEC_ARG,
+    env: str | None = ENV_OPTION,
+    target: str | None = TARGET_OPTION,
+    auto_approve: bool = typer.Option(False, "--auto-approve", help="Do not ask before applying."),
+    plan_file: Path | None = typer.Option(None, "--plan", help="Apply exactly this saved plan."),
+    allow_destroy: bool = typer.Option(
+        False, "--allow-destroy", help="Allow destructive changes (backed up first)."
+    ),
+    no_verify: bool = typer.Option(False, "--no-verify", help="Skip the check after applying."),
+    print_report: bool = typer.Option(
+        False, "--print-report", help="Print the whole YAML report at the end."
+    ),
+) -> None:
+    """Converge the workspace to the spec: plan, confirm, apply with progress, verify, report."""
+    settings = load_settings()
+    _, ws = load_workspace(_spec(spec), env)
+    resolved = resolve_target(settings, target)
+    saved = None
+    if plan_file is not None:
+        try:
+            saved = Plan.from_json(json.loads(plan_file.read_text()))
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise UserError(f"{plan_file}: not a devfactory plan ({exc})") from exc
+    progress = Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=out,
+        transient=False,
+    )
+    task_id: list[TaskID] = []
+
+    def show(p: Plan) -> None:
+        out.print(render_plan(p, rate=resolved.rate), highlight=False, soft_wrap=True, markup=False)
+        out.print()
+
+    def confirm(p: Plan) -> bool:
+        if not sys.stdin.isatty():
+            raise PlanError(
+                "refusing to apply without confirmation: not a terminal; pass --auto-approve"
+            )
+        return typer.confirm("Apply these changes?", default=False)
+
+    def on_step(index: int, total: int, step: Step) -> None:
+        if not task_id:
+            progress.start()
+            task_id.append(progress.add_task("applying", total=total))
+        progress.update(task_id[0], completed=index + 1, description=step.label[:60])
+
+    async def backup(p: Plan, state: State, session: NotionSession, api: NotionAPI) -> list[str]:
+        from devfactory.deploy.backup import backup_before_destroy
+
+        return await backup_before_destroy(p, state, session, api, settings)
+
+    options = ApplyOptions(
+        auto_approve=auto_approve,
+        allow_destroy=allow_destroy,
+        saved_plan=saved,
+        verify=not no_verify,
+        confirm=confirm,
+        show_plan=show,
+        on_step=on_step,
+        backup=backup,
+    )
+    try:
+        report = asyncio.run(apply_workspace(ws, resolved, settings.home, options))
+    finally:
+        if task_id:
+            progress.stop()
+    _print_report(report.to_yaml_data(), report.path)
+    if print_report and report.path is not None:
+        out.print(f"\n--- {report.path}", highlight=False)
+        out.print(report.path.read_text(), highlight=False, markup=False, soft_wrap=True)
+    if report.verified is False:
+        raise typer.Exit(2)
+
+
+def _print_report(data: dict[str, object], path: Path | None) -> None:
+    calls = data["calls"]
+    assert isinstance(calls, dict)
+    verification = data["verification"]
+    assert isinstance(verification, dict)
+    result = data["result"]
+    out.print(
+        f"\n[bold]{'Apply complete' if result == 'applied' else 'Nothing to do'}[/bold] in {data['seconds']} s — "
+        f"{calls['made']} calls made of {calls['planned']} planned, {calls['retries']} retries, "
+        f"{calls['lookups']} lookups; observing made {calls['observe_reads']} reads."
+    )
+    if verification.get("clean") is True:
+        out.print(
+            f"[green]✓ verified[/green]: a new plan is empty ({verification['reads']} reads)."
+        )
+    elif verification.get("clean") is False:
+        out.print("[red]✗ not converged[/red]:")
+        for line in verification.get("remaining", []):
+            out.print(f"  {line}")
+    if path is not None:
+        out.print(f"Report: {path}")
+
+
+def verify(
+    spec: Path = SPEC_ARG,
+    env: str | None = ENV_OPTION,
+    target: str | None = TARGET_OPTION,
+    as_json: bool = typer.Option(False, "--json", help="Print the checks as JSON."),
+) -> None:
+    """Check for drift and check the deployed workspace: exit 0 in sync, 2 drift, 1 error."""
+    settings = load_settings()
+    _, ws = load_workspace(_spec(spec), env)
+    resolved = resolve_target(settings, target)
+    result = asyncio.run(verify_workspace(ws, resolved, settings.home))
+    if as_json:
+        data = {
+            "in_sync": result.in_sync,
+            "drift": [f"{c.symbol} {c.address}: {c.summary}" for c in result.plan.changes],
+            "checks": [
+                {"id": c.id, "description": c.description, "ok": c.ok, "detail": c.detail}
+                for c in result.checks
+            ],
+        }
+        sys.stdout.write(json.dumps(data, indent=2) + "\n")
+    else:
+        _print_checks(
+            ws.databases, result.checks, resolved.label, f"{ws.workspace} ({ws.environment})"
+        )
+        if result.plan.empty:
+            out.print("[green]No drift[/green]: the workspace matches the spec.")
+        else:
+            out.print("[yellow]Drift[/yellow]: applying would change:")
+            for change in result.plan.changes:
+                out.print(f"  {change.symbol} {change.address}: {change.summary}", markup=False)
+    raise typer.Exit(result.exit_code)
+
+
+def _print_checks(databases: dict[str, Any], checks: list[Check], target: str, name: str) -> None:
+    """One line per database: what was checked, and any failure spelled out."""
+    out.print(f"Verify {name} on {target}", markup=False, highlight=False)
+    table = Table("", "database", "checked", "failures", box=None)
+    by_db: dict[str, list[Check]] = {}
+    for check in checks:
+        by_db.setdefault(check.id.split(".", 1)[0], []).append(check)
+    labels = (
+        ("properties", "properties"),
+        ("relations", "relations"),
+        ("rollups", "rollups"),
+        ("rows", "seed rows"),
+    )
+    for key, group in by_db.items():
+        failed = [c for c in group if not c.ok]
+        counts = [
+            (sum(1 for c in group if c.id.split(".")[1:2] == [kind]), label)
+            for kind, label in labels
+        ]
+        title = databases[key].title if key in databases else key
+        table.add_row(
+            "[red]✗[/red]" if failed else "[green]✓[/green]",
+            escape(f"{key} ({title})"),
+            escape(", ".join(f"{n} {label}" for n, label in counts if n)),
+            escape("; ".join(f"{c.description}: {c.detail or 'failed'}" for c in failed)),
+        )
+    out.print(table)
+    out.print(f"{sum(1 for c in checks if c.ok)} of {len(checks)} checks passed.")
+
+
+state_app = typer.Typer(help="Deploy state per workspace and environment.", no_args_is_help=True)
+
+
+def _state_file(spec: Path | None, workspace: str | None, env: str | None) -> StateFile:
+    settings = load_settings()
+    if spec is not None:
+        _, ws = load_workspace(_spec(spec), env)
+        return StateFile(settings.home, ws.workspace, ws.environment)
+    if workspace is None:
+        states = sorted((settings.home / "state").glob("*.json"))
+        if len(states) != 1:
+            raise UserError(
+                "name the workspace: give SPEC or --workspace (there are "
+                + str(len(states))
+                + " states)"
+            )
+        workspace, environment = states[0].name.removesuffix(".json").rsplit(".", 1)
+        return StateFile(settings.home, workspace, environment)
+    return StateFile(settings.home, workspace, env or "default")
+
+
+@state_app.command("show")
+def state_show(
+    spec: Path | None = typer.Argument(None, help="The workspace spec."),
+    env: str | None = ENV_OPTION,
+    workspace: str | None = typer.Option(
+        None, "--workspace", help="Workspace name, instead of SPEC."
+    ),
+) -> None:
+    """Show the state: databases, data sources, properties and seed rows known by id."""
+    state_file = _state_file(spec, workspace, env)
+    if not state_file.path.exists():
+        raise UserError(f"no state yet at {state_file.path}")
+    data = json.loads(state_file.path.read_text())
+    out.print(f"[bold]{state_file.path}[/bold] — target {data['target']}, serial {data['serial']}")
+    table = Table("database", "database id", "data source id", "properties", "rows")
+    for key, db in data.get("databases", {}).items():
+        table.add_row(
+            key,
+            db["database_id"],
+            db["data_source_id"],
+            str(len(db.get("properties", {}))),
+            str(len(db.get("rows", {}))),
+        )
+    out.print(table)
+    holder = state_file.holder()
+    out.print(f"lock: {'held by ' + json.dumps(holder) if holder else 'free'}")
+
+
+@state_app.command("unlock")
+def state_unlock(
+    spec: Path | None = typer.Argument(None, help="The workspace spec."),
+    env: str | None = ENV_OPTION,
+    workspace: str | None = typer.Option(
+        None, "--workspace", help="Workspace name, instead of SPEC."
+    ),
+) -> None:
+    """Remove a lock left by a process that is gone (refused while one holds it)."""
+    state_file = _state_file(spec, workspace, env)
+    removed = state_file.unlock()
+    out.print("Lock removed." if removed else "There was no lock.")
+
+
+def register(app: typer.Typer) -> None:
+    """Add the deploy commands to the root app."""
+    app.command("validate")(validate)
+    app.command("plan")(plan)
+    app.command("apply")(apply)
+    app.command("verify")(verify)
+    app.add_typer(state_app, name="state")
