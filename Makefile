@@ -44,6 +44,7 @@ check: $(VENV)/.installed-dev
 ## bench: run the benchmarks and rewrite docs/benchmarks.md
 bench: $(VENV)/.installed-dev
 	$(BIN)/python bench/emulator.py --write docs/benchmarks.md
+	$(BIN)/python bench/deploy.py --write docs/benchmarks.md
 
 ## conformance: replay the recorded Notion traffic against a fresh local server
 conformance: $(VENV)/.installed-dev

@@ -57,6 +57,9 @@ from typing import Any, TypeVar
 import httptools
 import httpx
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
+from bench.sections import write_section
+
 T = TypeVar("T")
 M = TypeVar("M", "Load", "Latency")
 
@@ -1434,8 +1437,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     report = render(plan, fixture, ours, base, profiles, command, started, source)
     if args.write:
-        args.write.parent.mkdir(parents=True, exist_ok=True)
-        args.write.write_text(report)
+        write_section(args.write, "emulator", report)
         log(f"wrote {args.write}")
     else:
         print(report)

@@ -38,6 +38,7 @@ class TestPlanAndApply:
         first = run(home, "plan", str(EXAMPLE), "--env", "dev", "--detailed-exitcode", check=2)
         assert "Plan: 43 to add, 0 to change, 0 to destroy." in first.stdout
         assert "API calls: 47" in first.stdout
+        assert "about 15.7 s at Notion's 3 requests/s; observing made 1 read." in first.stdout
         applied = run(home, "apply", str(EXAMPLE), "--env", "dev", "--auto-approve", check=0)
         assert "47 calls made of 47 planned" in applied.stdout and "verified" in applied.stdout
         again = run(home, "plan", str(EXAMPLE), "--env", "dev", "--detailed-exitcode", check=0)
@@ -140,3 +141,29 @@ class TestValidateAndVerify:
         store.close()
         drift = run(home, "verify", str(EXAMPLE), "--env", "dev", "--json", check=2)
         assert any("Notes" in line for line in json.loads(drift.stdout)["drift"])
+
+
+class TestDestroy:
+    def test_refused_then_backed_up_and_applied(
+        self, home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """Removing a column is refused without --allow-destroy; with it, a backup comes first
+        and apply names the backup file."""
+        spec = tmp_path / "small.yaml"
+        body = (
+            "apiVersion: devfactory/v1\nworkspace: small\ndatabases:\n  notes:\n    title: Notes\n"
+            "    properties:\n      Name: title\n      Body: rich_text\n{extra}"
+            "    rows:\n      - {{Name: first}}\n"
+        )
+        spec.write_text(body.format(extra="      Score: number\n"))
+        run(home, "apply", str(spec), "--auto-approve", check=0)
+        spec.write_text(body.format(extra=""))
+        refused = run(home, "apply", str(spec), "--auto-approve", check=1)
+        assert "--allow-destroy" in refused.stderr + refused.stdout
+        monkeypatch.setenv("DEVFACTORY_BACKUP_KEY", "a passphrase for this test")
+        applied = run(home, "apply", str(spec), "--auto-approve", "--allow-destroy", check=0)
+        line = next(x for x in applied.stdout.splitlines() if x.startswith("Backup before"))
+        backup = Path(line.split(": ", 1)[1].strip())
+        assert backup.is_file() and backup.parent == home / "backups"
+        assert b"Score" not in backup.read_bytes()  # encrypted
+        run(home, "plan", str(spec), "--detailed-exitcode", check=0)

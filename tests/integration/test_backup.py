@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import copy
 import dataclasses
 import os
 import re
@@ -24,14 +25,13 @@ from typer.testing import CliRunner
 
 from devfactory.cli import backup as backup_cli
 from devfactory.config import Settings
+from devfactory.deploy import restore as restore_module
 from devfactory.deploy.backup import (
     MAGIC,
-    RestoreResult,
     backup_before_destroy,
     decrypt,
     encrypt,
     read_backup,
-    restore_backup,
     take_backup,
     write_backup,
 )
@@ -39,6 +39,7 @@ from devfactory.deploy.desired import DesiredWorkspace, desired_workspace
 from devfactory.deploy.engine import ApplyOptions, apply_workspace
 from devfactory.deploy.plan import Plan
 from devfactory.deploy.report import ApplyReport
+from devfactory.deploy.restore import RestoreResult, restore_backup
 from devfactory.deploy.state import State, StateFile
 from devfactory.emulator.testing import LocalNotion
 from devfactory.errors import TargetError, UserError
@@ -391,6 +392,33 @@ class TestRoundTrip:
         }
         assert old <= set(result.ids)
         assert not old & set(result.ids.values())
+
+    def test_rows_with_more_links_than_a_request_takes_are_linked_from_the_other_side(
+        self, source: Source, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """A client with more projects than one write takes gets them through each project."""
+        monkeypatch.setattr(restore_module, "MAX_LINKS", 10)
+        target = embedded(tmp_path)
+        result = restore(target, source.data)
+        after = snapshot(target, restored_sources(source.data, result))
+        assert 34 == result.links
+        assert 30 == after["clients"]["rows"]["Initech"]["Project count"]
+        assert ["Initech"] == after["projects"]["rows"]["Ticket 7"]["Client"]
+
+    def test_formulas_in_notions_token_form_are_restored_by_name(
+        self, source: Source, tmp_path: Path
+    ) -> None:
+        """Real Notion answers formulas with {{notion:block_property:…}} tokens; the restore
+        writes them back as prop("Name")."""
+        data = copy.deepcopy(source.data)
+        schema = data["databases"]["projects"]["data_source"]["properties"]
+        budget = schema["Budget"]["id"]
+        token = f"{{{{notion:block_property:{budget}:00000000-0000-0000-0000-000000000000:abc}}}}"
+        schema["Margin"]["formula"]["expression"] = f"{token} * 0.2"
+        target = embedded(tmp_path)
+        after = snapshot(target, restored_sources(data, restore(target, data)))
+        assert ("formula", 'prop("Budget") * 0.2') == after["projects"]["schema"]["Margin"]
+        assert 2400 == after["projects"]["rows"]["Website"]["Margin"]
 
     def test_restore_page_is_named_after_the_workspace(self, restored: tuple[Target, Any]) -> None:
         """Without --into, a workspace-level page "<workspace> (restored <time>)" holds it all."""

@@ -98,15 +98,21 @@ class TestChanges:
             props = data["databases"]["clients"]["properties"]
             props["Remarks"] = {"type": "rich_text", "renamed_from": ["Notes"]}
             del props["Notes"]
+            acme = data["databases"]["clients"]["rows"][0]
+            acme["Remarks"] = acme.pop("Notes")
 
         ws = desired(spec_data(rename))
         planned = plan(ws, target, home)
         assert ["update"] == [c.action for c in planned.changes]
         assert not planned.destructive
+        # the seed rows' values did not change, only the name they are under: no row write
+        assert ["update_data_source"] == [s.kind for s in planned.steps]
         report = apply(ws, target, home)
-        assert report.verified is True
+        assert report.verified is True and 1 == report.calls_made
         after = state_of(home, ws, target).databases["clients"]
         assert before.properties["Notes"] == after.properties["Remarks"]
+        assert "Notes" not in after.properties
+        assert plan(ws, target, home).empty
         rows = {title(r): r for r in rows_of(target, after.data_source_id)}
         assert (
             "first client"
@@ -132,6 +138,36 @@ class TestChanges:
         assert planned.drift and "Memo" in planned.drift[0].summary
         apply(ws, target, home)
         assert notes_id == state_of(home, ws, target).databases["clients"].properties["Notes"]
+
+    def test_rename_done_in_notion_then_taken_into_the_spec(self, home: Path) -> None:
+        """Renamed in the UI, then the spec follows (rows too): nothing to do, no row rewrite,
+        and the state knows the column by its new name."""
+        target = embedded(home)
+        apply(desired(spec_data()), target, home)
+        state = state_of(home, desired(spec_data()), target)
+        notes_id = state.databases["clients"].properties["Notes"]
+
+        async def ui_rename(client: Any) -> None:
+            await client.data_sources.update(
+                state.databases["clients"].data_source_id, properties={notes_id: {"name": "Memo"}}
+            )
+
+        def follow(data: dict[str, Any]) -> None:
+            props = data["databases"]["clients"]["properties"]
+            props["Memo"] = props.pop("Notes")
+            acme = data["databases"]["clients"]["rows"][0]
+            acme["Memo"] = acme.pop("Notes")
+
+        with_client(target, ui_rename)
+        ws = desired(spec_data(follow))
+        planned = plan(ws, target, home)
+        assert planned.empty and not planned.drift
+        assert {"clients": {"Acme Corp"}} == {k: set(v) for k, v in planned.row_hashes.items()}
+        report = apply(ws, target, home)
+        assert 0 == report.calls_made
+        after = state_of(home, ws, target).databases["clients"]
+        assert notes_id == after.properties["Memo"] and "Notes" not in after.properties
+        assert plan(ws, target, home).empty
 
     def test_removal_is_refused_without_allow_destroy(self, home: Path) -> None:
         """Removing a managed property is destructive: refused, then allowed with the flag."""

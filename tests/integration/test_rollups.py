@@ -65,6 +65,8 @@ def acme(notion: Any) -> dict[str, Any]:
             "Done": {"checkbox": {}},
             "Due": {"date": {}},
             "Tags": {"multi_select": {"options": [{"name": "a"}, {"name": "b"}]}},
+            "Fee": {"formula": {"expression": 'prop("Budget") * 2'}},
+            "Big": {"formula": {"expression": 'prop("Budget") > 150'}},
             "Client": {
                 "relation": {
                     "data_source_id": clients,
@@ -97,6 +99,19 @@ def acme(notion: Any) -> dict[str, Any]:
             "function": "show_unique",
         }
     }
+    for name, rolled, fn in (
+        ("F sum", "Fee", "sum"),
+        ("F max", "Fee", "max"),
+        ("F checked", "Big", "checked"),
+        ("F empty", "Fee", "empty"),
+    ):
+        rollups[name] = {
+            "rollup": {
+                "relation_property_name": "Projects",
+                "rollup_property_name": rolled,
+                "function": fn,
+            }
+        }
     client.data_sources.update(clients, properties=rollups)
     company = client.pages.create(
         parent={"data_source_id": clients}, properties={"Name": {"title": text("Acme")}}
@@ -150,3 +165,13 @@ def test_show_unique_drops_repeats_and_empties(acme: dict[str, Any]) -> None:
     """show_unique keeps one of each distinct non-empty value."""
     array = acme["R show_unique"]["rollup"]["array"]
     assert [["a"], ["a", "b"]] == [[o["name"] for o in item["multi_select"]] for item in array]
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"), [("F sum", 700), ("F max", 500), ("F checked", 1), ("F empty", 1)]
+)
+def test_rollups_over_formulas_use_the_formula_values(
+    acme: dict[str, Any], name: str, expected: float
+) -> None:
+    """A rollup over a formula aggregates the formula's results (Budget * 2: 200 + 500 + empty)."""
+    assert expected == acme[name]["rollup"]["number"]

@@ -606,6 +606,19 @@ def rows(*lines: str) -> str:
 
 
 class TestRows:
+    def test_row_naming_a_renamed_property_gets_its_new_name(self) -> None:
+        """A seed row still using an old name is told the new one, not the whole list."""
+        assert [
+            "spec.yaml:10:19: seed row 'A': 'Notes' was renamed to 'Account Notes' "
+            "— write 'Account Notes' here"
+        ] == problems(
+            database(
+                "properties:\n  Name: title\n"
+                "  Account Notes: {type: rich_text, renamed_from: [Notes]}\n"
+                "rows:\n  - {Name: A, Notes: x}\n"
+            )
+        )
+
     def test_every_form_that_is_accepted(self) -> None:
         """Each property type accepts its documented value forms."""
         spec = valid(

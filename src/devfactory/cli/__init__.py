@@ -11,9 +11,10 @@ import sys
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from devfactory import __version__
-from devfactory.cli import deploy, notion
+from devfactory.cli import backup, deploy, notion
 from devfactory.errors import DevfactoryError, UserError
 
 __all__ = ["app", "main"]
@@ -26,6 +27,7 @@ app = typer.Typer(
 )
 app.add_typer(notion.app, name="notion")
 deploy.register(app)
+backup.register(app)
 
 _err = Console(stderr=True)
 
@@ -46,27 +48,19 @@ def _root(
 
 
 def main() -> None:
-    """Entry point of the console script; maps the exception tree to exit codes."""
+    """Entry point of the console script; maps the exception tree to exit codes.
+
+    Click runs in standalone mode, so usage errors print their usage and exit 2 and
+    ``typer.Exit`` codes pass through; devfactory's own errors arrive here.
+    """
     try:
-        code = app(standalone_mode=False)
-        # Outside standalone mode click returns an Exit's code instead of exiting.
-        if isinstance(code, int) and code:
-            sys.exit(code)
-    except typer.Exit as exc:
-        sys.exit(exc.exit_code)
-    except typer.Abort:
-        _err.print("[red]Aborted.[/red]")
-        sys.exit(1)
+        app()
     except UserError as exc:
-        _err.print(f"[red]error:[/red] {exc}")
+        _err.print(f"[red]error:[/red] {escape(str(exc))}")
         sys.exit(1)
     except DevfactoryError as exc:
-        _err.print(f"[red]error:[/red] {type(exc).__name__}: {exc}")
+        _err.print(f"[red]error:[/red] {type(exc).__name__}: {escape(str(exc))}")
         sys.exit(1)
-    except Exception as exc:  # click's usage errors arrive here in non-standalone mode
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        raise
+    except KeyboardInterrupt:
+        _err.print("[red]Interrupted.[/red]")
+        sys.exit(130)

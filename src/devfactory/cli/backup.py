@@ -9,19 +9,19 @@ from typing import Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from devfactory.config import Settings, load_settings
 from devfactory.deploy.backup import (
-    RestoreResult,
     backup_key,
     backup_path,
     read_backup,
-    restore_backup,
     save_backup,
     summarize,
     take_backup,
 )
+from devfactory.deploy.restore import RestoreResult, restore_backup
 from devfactory.deploy.state import StateFile
 from devfactory.errors import UserError
 from devfactory.notion.api import NotionAPI
@@ -34,6 +34,7 @@ out = Console()
 TARGET_OPTION = typer.Option(
     None,
     "--target",
+    metavar="URL",
     help="A running local Notion server (URL). Default: NOTION_TOKEN's Notion, or the embedded server.",
 )
 
@@ -62,16 +63,20 @@ def _state_file(
 
 
 def backup(
-    spec: Path | None = typer.Argument(None, help="The workspace spec (or use --workspace)."),
-    env: str | None = typer.Option(None, "--env", "-e", help="Environment of the deploy."),
+    spec: Path | None = typer.Argument(
+        None, metavar="SPEC", help="The workspace spec (or use --workspace)."
+    ),
+    env: str | None = typer.Option(
+        None, "--env", "-e", metavar="ENV", help="Environment of the deploy."
+    ),
     workspace: str | None = typer.Option(
-        None, "--workspace", help="Workspace name, instead of SPEC."
+        None, "--workspace", metavar="NAME", help="Workspace name, instead of SPEC."
     ),
     databases: list[str] | None = typer.Option(
-        None, "--database", "-d", help="Only this database key (repeat for more)."
+        None, "--database", "-d", metavar="KEY", help="Only this database key (repeat for more)."
     ),
     out_file: Path | None = typer.Option(
-        None, "--out", help="Write here instead of $DEVFACTORY_HOME/backups/."
+        None, "--out", metavar="FILE", help="Write here instead of $DEVFACTORY_HOME/backups/."
     ),
     target: str | None = TARGET_OPTION,
 ) -> None:
@@ -95,19 +100,22 @@ def backup(
     lines = summarize(data)
     table = Table("database", "title", "properties", "rows")
     for item in lines:
-        table.add_row(item.key, item.title, str(item.properties), str(item.rows))
+        table.add_row(escape(item.key), escape(item.title), str(item.properties), str(item.rows))
     out.print(table)
     out.print(
         f"[green]✓[/green] Backed up {len(lines)} database(s), "
         f"{sum(i.properties for i in lines)} properties and {sum(i.rows for i in lines)} rows "
-        f"of {state.workspace} ({state.environment}) to {path}"
+        f"of {escape(state.workspace)} ({escape(state.environment)}) to {escape(str(path))}",
+        soft_wrap=True,
     )
 
 
 def restore(
-    backup_file: Path = typer.Argument(..., help="A .dfbak file written by `devfactory backup`."),
+    backup_file: Path = typer.Argument(
+        ..., metavar="BACKUP", help="A .dfbak file written by `devfactory backup`."
+    ),
     into: str | None = typer.Option(
-        None, "--into", help="Restore under this page (needed on real Notion)."
+        None, "--into", metavar="PAGE_ID", help="Restore under this page (needed on real Notion)."
     ),
     target: str | None = TARGET_OPTION,
 ) -> None:
@@ -124,11 +132,12 @@ def restore(
     under = f'"{result.page_title}" ({result.page_id})' if result.page_title else result.page_id
     out.print(
         f"[green]✓[/green] Restored {result.databases} database(s), {result.properties} properties, "
-        f"{result.rows} rows and {result.links} links of {data['workspace']} "
-        f"({data['environment']}, backed up {data['created']}) under {under}"
+        f"{result.rows} rows and {result.links} links of {escape(str(data['workspace']))} "
+        f"({escape(str(data['environment']))}, backed up {data['created']}) under {escape(under)}",
+        soft_wrap=True,
     )
     for warning in result.warnings:
-        out.print(f"[yellow]![/yellow] {warning}")
+        out.print(f"[yellow]![/yellow] {escape(warning)}", soft_wrap=True)
 
 
 def register(app: typer.Typer) -> None:

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import typer
+import yaml
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import (
@@ -122,9 +123,24 @@ def apply(
     print_report: bool = typer.Option(
         False, "--print-report", help="Print the whole YAML report at the end."
     ),
+    workspaces: Path | None = typer.Option(
+        None,
+        "--workspaces",
+        help="Apply to every workspace in this file, concurrently (docs/deploy.md).",
+    ),
 ) -> None:
     """Converge the workspace to the spec: plan, confirm, apply with progress, verify, report."""
     settings = load_settings()
+    if workspaces is not None:
+        _apply_fleet(
+            _spec(spec),
+            workspaces,
+            settings,
+            auto_approve=auto_approve,
+            allow_destroy=allow_destroy,
+            verify=not no_verify,
+        )
+        return
     _, ws = load_workspace(_spec(spec), env)
     resolved = resolve_target(settings, target)
     saved = None
@@ -188,25 +204,91 @@ def apply(
         raise typer.Exit(2)
 
 
+def _apply_fleet(
+    spec: Path,
+    workspaces: Path,
+    settings: Any,
+    *,
+    auto_approve: bool,
+    allow_destroy: bool,
+    verify: bool,
+) -> None:
+    from devfactory.deploy.fleet import apply_fleet, load_fleet
+
+    if not auto_approve:
+        raise UserError(
+            "--workspaces applies to many workspaces without asking each: pass --auto-approve"
+        )
+    entries = load_fleet(workspaces)
+    options = ApplyOptions(auto_approve=True, allow_destroy=allow_destroy, verify=verify)
+    results = asyncio.run(apply_fleet(spec, entries, settings, options))
+    table = Table(
+        "workspace",
+        "env",
+        "target",
+        "result",
+        "changes",
+        "calls",
+        "retries",
+        "seconds",
+        title=f"Applied {spec} to {len(results)} workspaces",
+    )
+    for result in results:
+        report = result.report
+        if result.error is not None:
+            outcome = f"[red]error[/red]: {escape(result.error)}"
+        elif report is not None and report.plan is not None and report.plan.empty:
+            outcome = "[green]no changes[/green]"
+        else:
+            outcome = (
+                "[green]applied, verified[/green]" if result.ok else "[red]not converged[/red]"
+            )
+        summary = report.plan.summary if report is not None and report.plan is not None else None
+        table.add_row(
+            escape(result.entry.name),
+            escape(result.entry.env or "default"),
+            escape(result.target),
+            outcome,
+            f"+{summary['add']} ~{summary['change']} -{summary['destroy']}" if summary else "",
+            str(report.calls_made) if report else "",
+            str(report.retries) if report else "",
+            f"{result.seconds:.1f}",
+        )
+    out.print(table)
+    if not all(r.ok for r in results):
+        raise typer.Exit(1)
+
+
+def _count(n: object, one: str, many: str | None = None) -> str:
+    """``1 call``, ``2 calls``."""
+    return f"{n} {one if n == 1 else many or one + 's'}"
+
+
 def _print_report(data: dict[str, object], path: Path | None) -> None:
     calls = data["calls"]
     assert isinstance(calls, dict)
     verification = data["verification"]
     assert isinstance(verification, dict)
     result = data["result"]
+    headline = "Apply complete" if result == "applied" else "Nothing to do"
     out.print(
-        f"\n[bold]{'Apply complete' if result == 'applied' else 'Nothing to do'}[/bold] in {data['seconds']} s — "
-        f"{calls['made']} calls made of {calls['planned']} planned, {calls['retries']} retries, "
-        f"{calls['lookups']} lookups; observing made {calls['observe_reads']} reads."
+        f"\n[bold]{headline}[/bold] in {data['seconds']} s — "
+        f"{_count(calls['made'], 'call')} made of {calls['planned']} planned, "
+        f"{_count(calls['retries'], 'retry', 'retries')}, {_count(calls['lookups'], 'lookup')}; "
+        f"observing made {_count(calls['observe_reads'], 'read')}."
     )
     if verification.get("clean") is True:
         out.print(
-            f"[green]✓ verified[/green]: a new plan is empty ({verification['reads']} reads)."
+            f"[green]✓ verified[/green]: a new plan is empty ({_count(verification['reads'], 'read')})."
         )
     elif verification.get("clean") is False:
         out.print("[red]✗ not converged[/red]:")
         for line in verification.get("remaining", []):
             out.print(f"  {line}")
+    backups = data.get("backups") or []
+    assert isinstance(backups, list)
+    for backup in backups:
+        out.print(f"Backup before destroying: {backup}", highlight=False)
     if path is not None:
         out.print(f"Report: {path}")
 
@@ -246,31 +328,36 @@ def verify(
 
 
 def _print_checks(databases: dict[str, Any], checks: list[Check], target: str, name: str) -> None:
-    """One line per database: what was checked, and any failure spelled out."""
+    """One line per database: what was checked; failures spelled out below their database."""
     out.print(f"Verify {name} on {target}", markup=False, highlight=False)
-    table = Table("", "database", "checked", "failures", box=None)
+    table = Table("", "database", "checked", box=None)
     by_db: dict[str, list[Check]] = {}
     for check in checks:
         by_db.setdefault(check.id.split(".", 1)[0], []).append(check)
     labels = (
-        ("properties", "properties"),
-        ("relations", "relations"),
-        ("rollups", "rollups"),
-        ("rows", "seed rows"),
+        ("properties", "property", "properties"),
+        ("relations", "relation", "relations"),
+        ("rollups", "rollup", "rollups"),
+        ("rows", "seed row", "seed rows"),
     )
     for key, group in by_db.items():
         failed = [c for c in group if not c.ok]
         counts = [
-            (sum(1 for c in group if c.id.split(".")[1:2] == [kind]), label)
-            for kind, label in labels
+            (sum(1 for c in group if c.id.split(".")[1:2] == [kind]), one, many)
+            for kind, one, many in labels
         ]
         title = databases[key].title if key in databases else key
         table.add_row(
             "[red]✗[/red]" if failed else "[green]✓[/green]",
             escape(f"{key} ({title})"),
-            escape(", ".join(f"{n} {label}" for n, label in counts if n)),
-            escape("; ".join(f"{c.description}: {c.detail or 'failed'}" for c in failed)),
+            escape(", ".join(f"{n} {one if n == 1 else many}" for n, one, many in counts if n)),
         )
+        for check in failed:
+            table.add_row(
+                "",
+                "",
+                f"[red]{escape(check.description)}: {escape(check.detail or 'failed')}[/red]",
+            )
     out.print(table)
     out.print(f"{sum(1 for c in checks if c.ok)} of {len(checks)} checks passed.")
 
@@ -344,4 +431,56 @@ def register(app: typer.Typer) -> None:
     app.command("plan")(plan)
     app.command("apply")(apply)
     app.command("verify")(verify)
+    app.command("import")(import_command)
     app.add_typer(state_app, name="state")
+
+
+def import_command(
+    data_source: list[str] = typer.Option(
+        [], "--data-source", help="A data source id to adopt (repeatable)."
+    ),
+    all_: bool = typer.Option(
+        False, "--all", help="Adopt every data source the integration can see."
+    ),
+    workspace: str = typer.Option(
+        "imported", "--workspace", help="Name of the workspace in the spec and state."
+    ),
+    env: str | None = typer.Option(
+        None, "--env", "-e", help="Environment the state is kept for. [default: default]"
+    ),
+    target: str | None = TARGET_OPTION,
+) -> None:
+    """Adopt existing databases: print their spec (redirect it to a file) and write the state."""
+    from devfactory.deploy.importer import import_workspace
+
+    if not data_source and not all_:
+        raise UserError("say what to import: --data-source ID (repeatable) or --all")
+    settings = load_settings()
+    resolved = resolve_target(settings, target)
+    environment = env or "default"
+    state_file = StateFile(settings.home, workspace, environment)
+
+    async def run() -> Any:
+        async with NotionSession(resolved) as session:
+            return await import_workspace(
+                session,
+                NotionAPI(),
+                data_source_ids=data_source or None,
+                workspace=workspace,
+                environment=environment,
+            )
+
+    with state_file.lock("import"):
+        if state_file.path.exists():
+            raise UserError(
+                f"a state exists already at {state_file.path}; import into a new workspace name"
+            )
+        imported = asyncio.run(run())
+        state_file.save(imported.state)
+    sys.stdout.write(yaml.safe_dump(imported.spec, sort_keys=False, allow_unicode=True, width=1000))
+    for warning in imported.warnings:
+        err.print(f"warning: {warning}", markup=False)
+    err.print(
+        f"Imported {len(imported.state.databases)} databases; state written to {state_file.path}.",
+        markup=False,
+    )

@@ -88,7 +88,16 @@ def adopt(plan: Plan, state: State) -> None:
                 state.databases[key].rows[title] = RowState(page_id, "")
     for key, bindings in plan.bindings.items():
         if key in state.databases:
-            state.databases[key].properties.update(bindings)
+            known = state.databases[key].properties
+            bound = set(bindings.values())
+            for name in [n for n, i in known.items() if i in bound and bindings.get(n) != i]:
+                del known[name]  # an old name of a property bound under its new one
+            known.update(bindings)
+    for key, hashes in plan.row_hashes.items():
+        rows = state.databases[key].rows if key in state.databases else {}
+        for title, digest in hashes.items():
+            if title in rows:
+                rows[title].hash = digest
 
 
 class StepRunner:

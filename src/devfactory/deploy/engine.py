@@ -17,7 +17,7 @@ from typing import Any
 
 from devfactory.deploy.apply import StepRunner, adopt
 from devfactory.deploy.desired import DesiredWorkspace, desired_workspace
-from devfactory.deploy.observe import Observation, observe, plain
+from devfactory.deploy.observe import Observation, observe, row_title
 from devfactory.deploy.plan import Plan, Step, make_plan
 from devfactory.deploy.report import ApplyReport, write_report
 from devfactory.deploy.state import State, StateFile
@@ -268,17 +268,6 @@ async def _rows(session: NotionSession, api: NotionAPI, data_source_id: str) -> 
         cursor = page.get("next_cursor")
 
 
-def _title_of(row: Json) -> str:
-    return next(
-        (
-            plain(p.get("title"))
-            for p in row.get("properties", {}).values()
-            if p.get("type") == "title"
-        ),
-        "",
-    )
-
-
 async def verify_workspace(
     ws: DesiredWorkspace, target: Target, home: Path, *, session: NotionSession | None = None
 ) -> VerifyResult:
@@ -323,7 +312,7 @@ async def verify_workspace(
                 if db.rows or any(p.type == "rollup" for p in db.properties.values())
                 else []
             )
-            titles = {_title_of(r): r for r in rows}
+            titles = {row_title(r): r for r in rows}
             for row in db.rows:
                 title = str(row.get(db.title_property, ""))
                 result.checks.append(

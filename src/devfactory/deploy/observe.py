@@ -24,10 +24,12 @@ __all__ = [
     "Observation",
     "ObservedDatabase",
     "ObservedProperty",
+    "named_expression",
     "normalise_expression",
     "observe",
     "observe_data_source",
     "plain",
+    "row_title",
 ]
 
 Json = dict[str, Any]
@@ -98,11 +100,33 @@ def _icon(icon: Json | None) -> str | None:
     return str(body.get("url")) if isinstance(body, dict) and body.get("url") else None
 
 
+def named_expression(expression: str, names_by_id: dict[str, str]) -> str:
+    """A formula as people write it: Notion's ``{{notion:block_property:ID:…}}`` tokens become
+    ``prop("Name")`` (quotes and backslashes in the name escaped)."""
+
+    def name(match: re.Match[str]) -> str:
+        found = names_by_id.get(match.group(1), match.group(1))
+        return 'prop("' + found.replace("\\", "\\\\").replace('"', '\\"') + '")'
+
+    return _TOKEN.sub(name, expression)
+
+
 def normalise_expression(expression: str, names_by_id: dict[str, str]) -> str:
-    """A formula expression in comparable form: Notion's ``{{notion:block_property:…}}``
-    tokens become ``prop("Name")``, and whitespace does not count."""
-    text = _TOKEN.sub(lambda m: f'prop("{names_by_id.get(m.group(1), m.group(1))}")', expression)
-    return re.sub(r"\s+", "", text)
+    """A formula expression in comparable form: tokens named (:func:`named_expression`), and
+    whitespace does not count."""
+    return re.sub(r"\s+", "", named_expression(expression, names_by_id))
+
+
+def row_title(row: Json) -> str:
+    """The plain text of a page's title property ("" when it has none)."""
+    return next(
+        (
+            plain(p.get("title"))
+            for p in row.get("properties", {}).values()
+            if p.get("type") == "title"
+        ),
+        "",
+    )
 
 
 def _config(kind: str, body: Json, keys: dict[str, str], names_by_id: dict[str, str]) -> Json:
@@ -257,15 +281,7 @@ async def find_rows(
                 label="find rows",
             )
             for row in page.get("results", []):
-                title = next(
-                    (
-                        plain(p.get("title"))
-                        for p in row.get("properties", {}).values()
-                        if p.get("type") == "title"
-                    ),
-                    "",
-                )
-                found.setdefault(title, row["id"])
+                found.setdefault(row_title(row), row["id"])
             if not page.get("has_more"):
                 break
             cursor = page.get("next_cursor")

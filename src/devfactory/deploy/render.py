@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from devfactory.deploy.plan import Change, Plan
 
-__all__ = ["render_plan", "summary_line"]
+__all__ = ["NOTION_RATE", "render_plan", "summary_line"]
+
+NOTION_RATE = 3.0  # requests/s Notion allows an integration on average
 
 _HEADERS = {
     "create": "will be created",
@@ -33,14 +35,25 @@ def summary_line(plan: Plan) -> str:
     return f"Plan: {s['add']} to add, {s['change']} to change, {s['destroy']} to destroy."
 
 
+def _reads(n: int) -> str:
+    return f"{n} read" if n == 1 else f"{n} reads"
+
+
 def calls_line(plan: Plan, rate: float | None) -> str:
-    """The promise: how many calls, of which kinds, and how long at the rate limit."""
+    """The promise: how many calls, of which kinds, and how long at the target's rate limit
+    (a target without one, like the embedded server, gets the time at Notion's)."""
     total = len(plan.steps)
     if not total:
-        return f"API calls: 0 (observing made {plan.observe_reads} reads)."
+        return f"API calls: 0 (observing made {_reads(plan.observe_reads)})."
     kinds = ", ".join(f"{n} {_KIND_NAMES.get(k, k)}" for k, n in plan.calls_by_kind().items())
-    timing = f" — about {total / rate:.1f} s at {rate:g} requests/s" if rate else ""
-    return f"API calls: {total} ({kinds}){timing}; observing made {plan.observe_reads} reads."
+    if rate:
+        timing = f"about {total / rate:.1f} s at {rate:g} requests/s"
+    else:
+        timing = (
+            f"no rate limit on this target; about {total / NOTION_RATE:.1f} s at Notion's "
+            f"{NOTION_RATE:g} requests/s"
+        )
+    return f"API calls: {total} ({kinds}) — {timing}; observing made {_reads(plan.observe_reads)}."
 
 
 def _change_lines(change: Change) -> list[str]:

@@ -95,6 +95,8 @@ def write_report(report: ApplyReport, home: Path) -> Path:
     while path.exists():
         counter += 1
         path = directory / f"{report.workspace}.{report.environment}.{stamp}-{counter}.yaml"
-    path.write_text(yaml.safe_dump(report.to_yaml_data(), sort_keys=False, allow_unicode=True))
+    path.write_text(
+        yaml.safe_dump(report.to_yaml_data(), sort_keys=False, allow_unicode=True, width=1000)
+    )
     report.path = path
     return path

@@ -315,10 +315,15 @@ def _rollup_compute(ctx: Ctx, ds: DataSource, page: Page, prop: dict[str, Any]) 
             items = list(unique.values())
         result = ("array", items)
     else:
-        values = [plain_value(ctx, target, p, rolled) for p in related]
+        values = [_unwrapped(plain_value(ctx, target, p, rolled)) for p in related]
         result = _aggregate(function, values, len(related))
     ctx.memo[key] = result
     return result
+
+
+def _unwrapped(value: Any) -> Any:
+    """A formula's result as the plain value it holds, so rollups sum, count and check it."""
+    return value.value if isinstance(value, FormulaResult) else value
 
 
 def _aggregate(function: str, values: list[Any], count: int) -> tuple[str, Any]:

@@ -13,9 +13,9 @@ but ``yes``/``no``/``on``/``off`` stay text, and dates stay text (``2026-03-01``
 
 Example::
 
-    loaded = load_spec_data(Path("workspace.yaml"), environment="prod", environ={"X": "1"})
-    loaded.data["databases"]["clients"]["title"]                        # "Clients"
-    str(loaded.source.locate(("databases", "clients", "title")))        # "workspace.yaml:7:12"
+    loaded = load_spec_data(Path("workspace.yaml"), environment="dev", environ={})
+    loaded.data["databases"]["clients"]["title"]                        # "[dev] Clients"
+    str(loaded.source.locate(("databases", "clients", "title")))        # "workspace.dev.yaml:12:12"
 """
 
 from __future__ import annotations

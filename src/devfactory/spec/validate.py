@@ -818,6 +818,22 @@ class _RowChecker:
                     path, f"{name!r} is the back side of {back[0]}.{back[1]}", hint, key=True
                 )
                 return
+            renamed = next(
+                (
+                    new
+                    for new, p in self.database.properties.items()
+                    if name in (getattr(p, "renamed_from", None) or ())
+                ),
+                None,
+            )
+            if renamed is not None:
+                checker.add(
+                    path,
+                    f"{label}: {name!r} was renamed to {renamed!r}",
+                    f"write {renamed!r} here",
+                    key=True,
+                )
+                return
             names = [*self.database.properties, *checker.broken.properties.get(self.key, ())]
             checker.add(
                 path,
