@@ -124,6 +124,7 @@ class TestValidateAndVerify:
         )
         result = run(home, "validate", str(bad), check=1)
         assert f"{bad}:8:" in result.stderr and f"{bad}:9:" in result.stderr
+        assert "error: the spec has 2 problems" in result.stderr
 
     def test_verify_in_sync_then_drift(self, home: Path) -> None:
         """verify exits 0 in sync and 2 after a property is removed outside devfactory."""

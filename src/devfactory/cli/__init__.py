@@ -15,7 +15,7 @@ from rich.markup import escape
 
 from devfactory import __version__
 from devfactory.cli import backup, deploy, notion
-from devfactory.errors import DevfactoryError, UserError
+from devfactory.errors import DevfactoryError, SpecError, UserError
 
 __all__ = ["app", "main"]
 
@@ -55,6 +55,12 @@ def main() -> None:
     """
     try:
         app()
+    except SpecError as exc:
+        for issue in exc.issues:
+            _err.print(escape(str(issue)), soft_wrap=True, highlight=False)
+        n = len(exc.issues)
+        _err.print(f"[red]error:[/red] the spec has {n} problem{'s' if n != 1 else ''}")
+        sys.exit(1)
     except UserError as exc:
         _err.print(f"[red]error:[/red] {escape(str(exc))}")
         sys.exit(1)

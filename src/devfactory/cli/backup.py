@@ -12,7 +12,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from devfactory.config import Settings, load_settings
+from devfactory.cli.options import TARGET_OPTION, state_file_for
+from devfactory.config import load_settings
 from devfactory.deploy.backup import (
     backup_key,
     backup_path,
@@ -22,7 +23,6 @@ from devfactory.deploy.backup import (
     take_backup,
 )
 from devfactory.deploy.restore import RestoreResult, restore_backup
-from devfactory.deploy.state import StateFile
 from devfactory.errors import UserError
 from devfactory.notion.api import NotionAPI
 from devfactory.notion.target import NotionSession, resolve_target
@@ -30,36 +30,6 @@ from devfactory.notion.target import NotionSession, resolve_target
 __all__ = ["register"]
 
 out = Console()
-
-TARGET_OPTION = typer.Option(
-    None,
-    "--target",
-    metavar="URL",
-    help="A running local Notion server (URL). Default: NOTION_TOKEN's Notion, or the embedded server.",
-)
-
-
-def _state_file(
-    settings: Settings, spec: Path | None, workspace: str | None, env: str | None
-) -> StateFile:
-    """The deploy state to back up: from the spec, from --workspace, or the only one there is."""
-    if spec is not None:
-        from devfactory.deploy.engine import load_workspace
-
-        if not spec.exists():
-            raise UserError(f"{spec}: no such file")
-        _, ws = load_workspace(spec, env)
-        return StateFile(settings.home, ws.workspace, ws.environment)
-    if workspace is not None:
-        return StateFile(settings.home, workspace, env or "default")
-    states = sorted((settings.home / "state").glob("*.json"))
-    if len(states) != 1:
-        raise UserError(
-            f"name the workspace: give SPEC or --workspace (there are {len(states)} states "
-            f"in {settings.home / 'state'})"
-        )
-    name, environment = states[0].name.removesuffix(".json").rsplit(".", 1)
-    return StateFile(settings.home, name, environment)
 
 
 def backup(
@@ -83,7 +53,7 @@ def backup(
     """Back up the deployed databases — schema and every row — encrypted with DEVFACTORY_BACKUP_KEY."""
     settings = load_settings()
     key = backup_key(settings)
-    state_file = _state_file(settings, spec, workspace, env)
+    state_file = state_file_for(settings, spec, workspace, env)
     if not state_file.path.exists():
         raise UserError(f"no deploy state at {state_file.path}: nothing to back up")
     resolved = resolve_target(settings, target)

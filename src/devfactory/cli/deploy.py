@@ -22,6 +22,13 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from devfactory.cli.options import (
+    ENV_OPTION,
+    SPEC_ARG,
+    TARGET_OPTION,
+    existing,
+    state_file_for,
+)
 from devfactory.config import load_settings
 from devfactory.deploy.engine import (
     ApplyOptions,
@@ -43,26 +50,10 @@ __all__ = ["register"]
 out = Console()
 err = Console(stderr=True)
 
-SPEC_ARG = typer.Argument(..., exists=False, help="The workspace spec (YAML).")
-ENV_OPTION = typer.Option(
-    None, "--env", "-e", help="Environment: applies <spec>.<env>.yaml and environments.<env>."
-)
-TARGET_OPTION = typer.Option(
-    None,
-    "--target",
-    help="A running local Notion server (URL). Default: NOTION_TOKEN's Notion, or the embedded server.",
-)
-
-
-def _spec(path: Path) -> Path:
-    if not path.exists():
-        raise UserError(f"{path}: no such file")
-    return path
-
 
 def validate(spec: Path = SPEC_ARG, env: str | None = ENV_OPTION) -> None:
     """Check a spec: exit 0 when valid, 1 with every problem (file:line:col) otherwise."""
-    model, ws = load_workspace(_spec(spec), env)
+    model, ws = load_workspace(existing(spec), env)
     rows = sum(len(db.rows) for db in ws.databases.values())
     props = sum(len(db.properties) for db in ws.databases.values())
     out.print(
@@ -85,7 +76,7 @@ def plan(
 ) -> None:
     """Show what apply would do, and how many API calls it will make."""
     settings = load_settings()
-    _, ws = load_workspace(_spec(spec), env)
+    _, ws = load_workspace(existing(spec), env)
     resolved = resolve_target(settings, target)
     state = StateFile(settings.home, ws.workspace, ws.environment).load(resolved.label)
 
@@ -133,7 +124,7 @@ def apply(
     settings = load_settings()
     if workspaces is not None:
         _apply_fleet(
-            _spec(spec),
+            existing(spec),
             workspaces,
             settings,
             auto_approve=auto_approve,
@@ -141,7 +132,7 @@ def apply(
             verify=not no_verify,
         )
         return
-    _, ws = load_workspace(_spec(spec), env)
+    _, ws = load_workspace(existing(spec), env)
     resolved = resolve_target(settings, target)
     saved = None
     if plan_file is not None:
@@ -301,7 +292,7 @@ def verify(
 ) -> None:
     """Check for drift and check the deployed workspace: exit 0 in sync, 2 drift, 1 error."""
     settings = load_settings()
-    _, ws = load_workspace(_spec(spec), env)
+    _, ws = load_workspace(existing(spec), env)
     resolved = resolve_target(settings, target)
     result = asyncio.run(verify_workspace(ws, resolved, settings.home))
     if as_json:
@@ -365,24 +356,6 @@ def _print_checks(databases: dict[str, Any], checks: list[Check], target: str, n
 state_app = typer.Typer(help="Deploy state per workspace and environment.", no_args_is_help=True)
 
 
-def _state_file(spec: Path | None, workspace: str | None, env: str | None) -> StateFile:
-    settings = load_settings()
-    if spec is not None:
-        _, ws = load_workspace(_spec(spec), env)
-        return StateFile(settings.home, ws.workspace, ws.environment)
-    if workspace is None:
-        states = sorted((settings.home / "state").glob("*.json"))
-        if len(states) != 1:
-            raise UserError(
-                "name the workspace: give SPEC or --workspace (there are "
-                + str(len(states))
-                + " states)"
-            )
-        workspace, environment = states[0].name.removesuffix(".json").rsplit(".", 1)
-        return StateFile(settings.home, workspace, environment)
-    return StateFile(settings.home, workspace, env or "default")
-
-
 @state_app.command("show")
 def state_show(
     spec: Path | None = typer.Argument(None, help="The workspace spec."),
@@ -392,7 +365,7 @@ def state_show(
     ),
 ) -> None:
     """Show the state: databases, data sources, properties and seed rows known by id."""
-    state_file = _state_file(spec, workspace, env)
+    state_file = state_file_for(load_settings(), spec, workspace, env)
     if not state_file.path.exists():
         raise UserError(f"no state yet at {state_file.path}")
     data = json.loads(state_file.path.read_text())
@@ -420,7 +393,7 @@ def state_unlock(
     ),
 ) -> None:
     """Remove a lock left by a process that is gone (refused while one holds it)."""
-    state_file = _state_file(spec, workspace, env)
+    state_file = state_file_for(load_settings(), spec, workspace, env)
     removed = state_file.unlock()
     out.print("Lock removed." if removed else "There was no lock.")
 
