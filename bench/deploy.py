@@ -34,7 +34,7 @@ from typing import Any
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
-from bench.sections import write_section
+from bench.sections import source_state, write_section
 from devfactory.config import Settings
 from devfactory.deploy.bound import minimum_calls
 from devfactory.deploy.desired import desired_workspace
@@ -250,7 +250,8 @@ def render(results: dict[str, Any], command: str) -> str:
         "# Benchmarks: the deploy engine",
         "",
         f"Run {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} on {results['machine']['cpu']}, "
-        f"{results['machine']['cores']} cores, Python {results['machine']['python']}.",
+        f"{results['machine']['cores']} cores, Python {results['machine']['python']}, "
+        f"source {results['source']}.",
         "",
         "## Reproduce",
         "",
@@ -302,7 +303,7 @@ def main() -> int:
     databases, properties, runs = (20, 10, 2) if args.quick else (200, 40, 5)
     work = Path(tempfile.mkdtemp(prefix="devfactory-deploy-bench-"))
     try:
-        results: dict[str, Any] = {"machine": machine()}
+        results: dict[str, Any] = {"machine": machine(), "source": source_state()}
         results["plan"] = plan_benchmark(work / "plan", databases, properties, runs)
         log(f"plan: {results['plan']['steady_seconds']} s")
         results["calls"] = example_benchmark(work / "calls", None)

@@ -58,7 +58,7 @@ import httptools
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
-from bench.sections import write_section
+from bench.sections import source_state, write_section
 
 T = TypeVar("T")
 M = TypeVar("M", "Load", "Latency")
@@ -903,28 +903,6 @@ def _version(dist: str) -> str:
         return importlib.metadata.version(dist)
     except importlib.metadata.PackageNotFoundError:
         return "not installed"
-
-
-def source_state() -> str:
-    """The commit measured, and whether src/ had uncommitted changes."""
-    try:
-        commit = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"],
-            cwd=REPO,
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--", "src"],
-            cwd=REPO,
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown (not a git checkout)"
-    return f"`{commit}`" + (" with uncommitted changes in `src/`" if dirty else "")
 
 
 def machine() -> dict[str, str]:

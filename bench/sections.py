@@ -1,9 +1,13 @@
-"""docs/benchmarks.md holds one section per benchmark script; each rewrites only its own."""
+"""What the benchmark scripts share: docs/benchmarks.md holds one section per script (each
+rewrites only its own), and each names the commit it measured."""
 
 from __future__ import annotations
 
 import re
+import subprocess
 from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
 
 TITLE = "# Benchmarks\n\nEach section is written by its script (the command to reproduce is in it); do not edit by hand.\n"
 
@@ -28,3 +32,25 @@ def write_section(path: Path, name: str, markdown: str) -> None:
         text = text.rstrip("\n") + "\n\n" + block
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)
+
+
+def source_state() -> str:
+    """The commit measured, and whether src/ had uncommitted changes."""
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--", "src"],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown (not a git checkout)"
+    return f"`{commit}`" + (" with uncommitted changes in `src/`" if dirty else "")
