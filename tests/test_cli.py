@@ -88,6 +88,24 @@ class TestServe:
             out = stop(proc)
         assert token.group(1) not in out
 
+    def test_dropped_connections_are_not_tracebacks(self) -> None:
+        """`--fault drop:1` cuts every answer short, quietly: the client sees the connection
+        close, the server's console shows no traceback."""
+        proc, url = start_serve("--memory", "--token", "ntn_cli_test_token", "--fault", "drop:1")
+        try:
+            for _ in range(3):
+                with pytest.raises(httpx.TransportError):
+                    httpx.get(
+                        f"{url}/v1/users/me",
+                        headers={
+                            "Authorization": "Bearer ntn_cli_test_token",
+                            "Notion-Version": "2025-09-03",
+                        },
+                    )
+        finally:
+            out = stop(proc)
+        assert "Traceback" not in out and "_DroppedConnection" not in out
+
     def test_two_servers_cannot_share_a_file(self, tmp_path: Path) -> None:
         """A second server on the same database exits with a clear error, no traceback."""
         db = tmp_path / "n.db"

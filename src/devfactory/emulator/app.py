@@ -126,6 +126,15 @@ class _DroppedConnection(Exception):
     """Raised after the response started, so the server closes the connection mid-reply."""
 
 
+def _not_an_injected_drop(record: logging.LogRecord) -> bool:
+    """Keep uvicorn from printing a traceback for each connection a fault drops on purpose
+    (the fault is counted in the admin state instead)."""
+    return not (record.exc_info and isinstance(record.exc_info[1], _DroppedConnection))
+
+
+logging.getLogger("uvicorn.error").addFilter(_not_an_injected_drop)
+
+
 def _json(
     status: int, payload: dict[str, Any], request_id: str, extra: dict[str, str] | None = None
 ) -> Response:

@@ -12,6 +12,7 @@ Every session uses the official async client (notion-client) on one
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -114,6 +115,9 @@ class NotionSession:
             client=self._http,
             retry=False,
             timeout_ms=int(TIMEOUT_S * 1000),
+            # its console logger warns on every failed request; NotionAPI retries those and
+            # the report counts them, so a warning per retry would only break up the progress bar
+            log_level=logging.ERROR,
         )
         return self
 
