@@ -59,7 +59,6 @@ MODE_RAW, MODE_SCRYPT = 0, 1
 SALT_BYTES, NONCE_BYTES, KEY_BYTES, TAG_BYTES = 16, 12, 32, 16
 HEADER_BYTES = len(MAGIC) + 1 + SALT_BYTES + NONCE_BYTES
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**15, 8, 1
-PAGE_SIZE = 100
 # A page object lists at most 25 items of a title, rich_text, people or relation value.
 LISTED_AT_MOST = 25
 MAX_ITEMS = 100  # items per array in a request
@@ -231,15 +230,19 @@ def _selected(state: State, databases: Sequence[str] | None) -> list[str]:
     return keys
 
 
+def _gone(label: str, exc: NotionError) -> UserError:
+    return UserError(
+        f"cannot {label}: it is gone or not shared with the integration ({exc}); "
+        "back up the others with --database"
+    )
+
+
 async def _read(api: NotionAPI, fn: Any, label: str) -> Json:
     try:
         answer = await api.call(fn, idempotent=True, label=label)
     except NotionError as exc:
         if exc.status == 404:
-            raise UserError(
-                f"cannot {label}: it is gone or not shared with the integration ({exc}); "
-                "back up the others with --database"
-            ) from exc
+            raise _gone(label, exc) from exc
         raise
     answer.pop("request_id", None)
     return answer
@@ -248,15 +251,15 @@ async def _read(api: NotionAPI, fn: Any, label: str) -> Json:
 async def answers(
     api: NotionAPI, fn: Callable[..., Awaitable[Any]], label: str, **body: Any
 ) -> AsyncIterator[Json]:
-    """Each answer of a paginated call, following ``next_cursor`` (100 results a page)."""
-    cursor: str | None = None
-    while True:
-        more = {"start_cursor": cursor} if cursor else {}
-        answer = await _read(api, partial(fn, **body, **more, page_size=PAGE_SIZE), label)
-        yield answer
-        if not answer.get("has_more"):
-            return
-        cursor = answer.get("next_cursor")
+    """Each answer of a paginated read; a page gone or not shared is a clear error."""
+    try:
+        async for answer in api.pages(fn, label, **body):
+            answer.pop("request_id", None)
+            yield answer
+    except NotionError as exc:
+        if exc.status == 404:
+            raise _gone(label, exc) from exc
+        raise
 
 
 async def _property_items(

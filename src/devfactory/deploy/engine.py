@@ -251,21 +251,9 @@ class VerifyResult:
 
 
 async def _rows(session: NotionSession, api: NotionAPI, data_source_id: str) -> list[Json]:
-    rows: list[Json] = []
-    cursor: str | None = None
-    while True:
-        body: Json = {"page_size": 100}
-        if cursor:
-            body["start_cursor"] = cursor
-        page = await api.call(
-            partial(session.client.data_sources.query, data_source_id, **body),
-            idempotent=True,
-            label="read rows",
-        )
-        rows += page.get("results", [])
-        if not page.get("has_more"):
-            return rows
-        cursor = page.get("next_cursor")
+    return await api.results(
+        partial(session.client.data_sources.query, data_source_id), "read rows"
+    )
 
 
 async def verify_workspace(

@@ -59,21 +59,12 @@ async def _data_sources(
             )
             for i in ids
         ]
-    found: list[Json] = []
-    cursor: str | None = None
-    while True:
-        body: Json = {"filter": {"property": "object", "value": "data_source"}, "page_size": 100}
-        if cursor:
-            body["start_cursor"] = cursor
-        page = await api.call(
-            partial(session.client.search, **body), idempotent=True, label="search data sources"
-        )
-        found += [
-            r for r in page.get("results", []) if not r.get("in_trash", r.get("archived", False))
-        ]
-        if not page.get("has_more"):
-            return found
-        cursor = page.get("next_cursor")
+    found = await api.results(
+        session.client.search,
+        "search data sources",
+        filter={"property": "object", "value": "data_source"},
+    )
+    return [r for r in found if not r.get("in_trash", r.get("archived", False))]
 
 
 def _icon(icon: Json | None) -> str | None:

@@ -207,21 +207,9 @@ async def _maybe(api: NotionAPI, fn: Callable[[], Awaitable[Any]], label: str) -
 
 
 async def _children(api: NotionAPI, session: NotionSession, block_id: str) -> list[Json]:
-    results: list[Json] = []
-    cursor: str | None = None
-    while True:
-        kwargs: Json = {"page_size": 100}
-        if cursor:
-            kwargs["start_cursor"] = cursor
-        page = await api.call(
-            partial(session.client.blocks.children.list, block_id, **kwargs),
-            idempotent=True,
-            label="list children",
-        )
-        results += page.get("results", [])
-        if not page.get("has_more"):
-            return results
-        cursor = page.get("next_cursor")
+    return await api.results(
+        partial(session.client.blocks.children.list, block_id), "list children"
+    )
 
 
 async def find_root_page(api: NotionAPI, session: NotionSession, title: str) -> Json | None:
@@ -270,21 +258,9 @@ async def find_rows(
     for start in range(0, len(titles), 100):
         chunk = titles[start : start + 100]
         flt = {"or": [{"property": "title", "title": {"equals": t}} for t in chunk]}
-        cursor: str | None = None
-        while True:
-            body: Json = {"filter": flt, "page_size": 100}
-            if cursor:
-                body["start_cursor"] = cursor
-            page = await api.call(
-                partial(session.client.data_sources.query, data_source_id, **body),
-                idempotent=True,
-                label="find rows",
-            )
-            for row in page.get("results", []):
-                found.setdefault(row_title(row), row["id"])
-            if not page.get("has_more"):
-                break
-            cursor = page.get("next_cursor")
+        query = partial(session.client.data_sources.query, data_source_id)
+        for row in await api.results(query, "find rows", filter=flt):
+            found.setdefault(row_title(row), row["id"])
     return found
 
 

@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import httpx
@@ -27,6 +28,7 @@ from devfactory.errors import NotionError, TransientNotionError, notion_error_fo
 __all__ = ["NotionAPI", "RetryPolicy"]
 
 Json = dict[str, Any]
+PAGE_SIZE = 100  # the most results Notion returns a page
 TRANSIENT_STATUSES = frozenset([409, 429, 500, 502, 503, 504, 529])
 AMBIGUOUS_STATUSES = frozenset([500, 502, 503, 504, 529])
 
@@ -99,6 +101,28 @@ class NotionAPI:
         self._rng = rng
         self.retries = 0
         self.lookups = 0
+
+    async def pages(
+        self, fn: Callable[..., Awaitable[Any]], label: str, **body: Any
+    ) -> AsyncIterator[Json]:
+        """Each answer of a paginated read (``fn(**body)``), following ``next_cursor``,
+        100 results a page."""
+        cursor: str | None = None
+        while True:
+            more = {"start_cursor": cursor} if cursor else {}
+            answer = await self.call(
+                partial(fn, **body, **more, page_size=PAGE_SIZE), idempotent=True, label=label
+            )
+            yield answer
+            if not answer.get("has_more"):
+                return
+            cursor = answer.get("next_cursor")
+
+    async def results(
+        self, fn: Callable[..., Awaitable[Any]], label: str, **body: Any
+    ) -> list[Json]:
+        """Every result of a paginated read."""
+        return [r async for answer in self.pages(fn, label, **body) for r in answer["results"]]
 
     async def call(
         self,
