@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -48,3 +50,67 @@ def root(client: notion_client.Client) -> dict[str, Any]:
 def text(value: str) -> list[dict[str, Any]]:
     """A one-item rich text array."""
     return [{"text": {"content": value}}]
+
+
+# --- PostgreSQL and Redis on their standard ports --------------------------------------------
+# The tests for them skip with a visible reason where the server is absent; CI sets
+# DEVFACTORY_REQUIRE_SERVICES=1, which turns that skip into a failure.
+
+PG_URL = os.environ.get("DEVFACTORY_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
+REDIS_URL = os.environ.get("DEVFACTORY_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+def _absent(what: str, error: Exception) -> None:
+    reason = f"{what} is not reachable ({type(error).__name__}: {error})"
+    if os.environ.get("DEVFACTORY_REQUIRE_SERVICES") == "1":
+        pytest.fail(f"{reason}; DEVFACTORY_REQUIRE_SERVICES=1 makes it required")
+    pytest.skip(reason)
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """A PostgreSQL URL whose search_path is a fresh schema of its own, dropped afterwards."""
+    import psycopg
+
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    try:
+        admin = psycopg.connect(PG_URL, autocommit=True, connect_timeout=3)
+    except psycopg.OperationalError as exc:
+        _absent(f"PostgreSQL at {PG_URL}", exc)
+    with admin:
+        admin.execute(f"CREATE SCHEMA {schema}")
+        try:
+            sep = "&" if "?" in PG_URL else "?"
+            yield f"{PG_URL}{sep}options=-csearch_path%3D{schema}"
+        finally:
+            admin.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
+@pytest.fixture
+def redis_url() -> Iterator[str]:
+    """The Redis URL, after checking the server answers."""
+    import redis
+
+    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2)
+    try:
+        client.ping()
+    except redis.RedisError as exc:
+        _absent(f"Redis at {REDIS_URL}", exc)
+    finally:
+        client.close()
+    yield REDIS_URL
+
+
+@pytest.fixture
+def redis_namespace() -> str:
+    """A key prefix of this test's own, so tests sharing one Redis never collide."""
+    return f"devfactory-test:{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request: pytest.FixtureRequest, tmp_path: Any) -> str:
+    """The store URL for both engines: a SQLite file, and a fresh PostgreSQL schema."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'store.db'}"
+    url: str = request.getfixturevalue("pg_url")
+    return url

@@ -51,11 +51,40 @@ class Settings(BaseSettings):
     emulator_admin_token: SecretStr | None = Field(
         default=None, description="Bearer token for the local server's /__admin endpoints."
     )
+    database_url: SecretStr | None = Field(
+        default=None,
+        description="Store for logs, tasks and approvals: postgresql://... or sqlite:///path "
+        "(default: SQLite at $DEVFACTORY_HOME/devfactory.db).",
+    )
+    redis_url: SecretStr | None = Field(
+        default=None,
+        description="Redis for the shared rate limiter and event bus (redis://127.0.0.1:6379/0); "
+        "unset means in-process only.",
+    )
+    log_level: str = Field(default="info", description="Lowest level written to the log sinks.")
+    log_console: bool = Field(default=False, description="Also write log lines (JSON) to stderr.")
+    redact: list[str] = Field(
+        default_factory=list,
+        description="Extra regular expressions whose matches are redacted from every log line "
+        "(JSON list).",
+    )
 
     @property
     def emulator_db(self) -> Path:
         """Default SQLite file of the local Notion server."""
         return self.home / "notion.db"
+
+    @property
+    def logs_dir(self) -> Path:
+        """Where the JSONL log files of each stream rotate."""
+        return self.home / "logs"
+
+    @property
+    def store_url(self) -> str:
+        """The database of logs, tasks and approvals (secret-bearing; never log it)."""
+        if self.database_url is not None:
+            return self.database_url.get_secret_value()
+        return f"sqlite:///{self.home / 'devfactory.db'}"
 
     @property
     def embedded_db(self) -> Path:

@@ -1,0 +1,1 @@
+"""The confidence gate: policy, signals, decisions and approvals for actions that act."""

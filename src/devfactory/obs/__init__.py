@@ -1,0 +1,1 @@
+"""Observability: structured logs, the log store, metrics and the event bus."""
