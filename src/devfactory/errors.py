@@ -9,7 +9,9 @@
     │   ├── SpecError                a workspace spec is invalid (every issue, with file:line:col)
     │   ├── StateLockedError         another apply holds the state lock
     │   ├── PlanError                a plan cannot be made or applied (stale plan, refused change)
-    │   └── TargetError              the Notion target cannot do what the spec asks
+    │   ├── TargetError              the Notion target cannot do what the spec asks
+    │   ├── PolicyError              a gate policy file is invalid (every issue, with file:line:col)
+    │   └── ApprovalError            an approval cannot be reviewed or used (unknown, expired, done)
     ├── NotionError                  a Notion API (real or local) refused a request
     │   │                            (``status`` and ``code`` as Notion sends them)
     │   ├── InvalidJSONError              400 invalid_json
@@ -39,6 +41,7 @@ from __future__ import annotations
 from typing import Any
 
 __all__ = [
+    "ApprovalError",
     "ConfigError",
     "ConflictError",
     "DevfactoryError",
@@ -55,6 +58,7 @@ __all__ = [
     "ObjectNotFoundError",
     "PayloadTooLargeError",
     "PlanError",
+    "PolicyError",
     "RateLimitedError",
     "RestrictedResourceError",
     "ServiceUnavailableError",
@@ -114,6 +118,21 @@ class PlanError(UserError):
 
 class TargetError(UserError):
     """The Notion target cannot do what the spec needs (e.g. no parent page on real Notion)."""
+
+
+class PolicyError(UserError):
+    """A gate policy file is invalid; ``issues`` holds every problem, each with its place.
+
+    ``str()`` lists them one per line as ``file:line:col: message — hint``.
+    """
+
+    def __init__(self, issues: list[Any]) -> None:
+        self.issues = list(issues)
+        super().__init__("\n".join(str(issue) for issue in self.issues) or "invalid policy")
+
+
+class ApprovalError(UserError):
+    """An approval cannot be reviewed or used: unknown id, already reviewed, or expired."""
 
 
 class InternalError(DevfactoryError):

@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from devfactory import __version__
-from devfactory.cli import backup, deploy, notion
+from devfactory.cli import approvals, backup, deploy, logs, notion
 from devfactory.errors import DevfactoryError, SpecError, UserError
 
 __all__ = ["app", "main"]
@@ -26,8 +26,10 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(notion.app, name="notion")
+app.add_typer(logs.app, name="logs")
 deploy.register(app)
 backup.register(app)
+approvals.register(app)
 
 _err = Console(stderr=True)
 

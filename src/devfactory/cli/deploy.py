@@ -30,6 +30,7 @@ from devfactory.cli.options import (
     state_file_for,
 )
 from devfactory.config import load_settings
+from devfactory.db import Database
 from devfactory.deploy.engine import (
     ApplyOptions,
     Check,
@@ -42,6 +43,7 @@ from devfactory.deploy.plan import Plan, Step
 from devfactory.deploy.render import render_plan
 from devfactory.deploy.state import State, StateFile
 from devfactory.errors import PlanError, UserError
+from devfactory.executor import Executor, TaskRegistry
 from devfactory.notion.api import NotionAPI
 from devfactory.notion.target import NotionSession, resolve_target
 
@@ -182,11 +184,17 @@ def apply(
         on_step=on_step,
         backup=backup,
     )
+    # Every call of the apply is kept in the task registry of the store (docs/executor.md).
+    store = Database(settings.store_url)
+    registry = TaskRegistry(store)
+    api = NotionAPI(Executor(registry=registry))
     try:
-        report = asyncio.run(apply_workspace(ws, resolved, settings.home, options))
+        report = asyncio.run(apply_workspace(ws, resolved, settings.home, options, api=api))
     finally:
         if task_id:
             progress.stop()
+        registry.close()
+        store.close()
     _print_report(report.to_yaml_data(), report.path)
     if print_report and report.path is not None:
         out.print(f"\n--- {report.path}", highlight=False)

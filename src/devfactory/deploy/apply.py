@@ -18,7 +18,7 @@ from devfactory.deploy.observe import find_database_under, find_root_page, find_
 from devfactory.deploy.plan import Plan, Step
 from devfactory.deploy.state import DatabaseState, RowState, State, StateFile
 from devfactory.errors import InternalError, PlanError
-from devfactory.notion.api import NotionAPI
+from devfactory.notion.api import Idempotency, NotionAPI
 from devfactory.notion.target import NotionSession
 
 __all__ = ["StepRunner", "adopt", "resolve"]
@@ -142,7 +142,9 @@ class StepRunner:
         *,
         lookup: Callable[[], Awaitable[Json | None]] | None = None,
     ) -> Json:
-        return await self.api.call(fn, idempotent=lookup is None, lookup=lookup, label=label)
+        # Creates carry a lookup: resolved before any retry. Everything else is an update.
+        idempotency = Idempotency.IDEMPOTENT if lookup is None else Idempotency.UNSAFE
+        return await self.api.call(fn, idempotency=idempotency, resolve=lookup, label=label)
 
     async def _create_root_page(self, step: Step, payload: Json) -> Json:
         client = self.session.client

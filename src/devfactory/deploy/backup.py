@@ -33,7 +33,7 @@ from devfactory.deploy.observe import plain
 from devfactory.deploy.plan import Plan
 from devfactory.deploy.state import State
 from devfactory.errors import NotionError, UserError
-from devfactory.notion.api import NotionAPI
+from devfactory.notion.api import Idempotency, NotionAPI
 from devfactory.notion.target import NotionSession
 
 __all__ = [
@@ -239,7 +239,7 @@ def _gone(label: str, exc: NotionError) -> UserError:
 
 async def _read(api: NotionAPI, fn: Any, label: str) -> Json:
     try:
-        answer = await api.call(fn, idempotent=True, label=label)
+        answer = await api.call(fn, idempotency=Idempotency.SAFE, label=label)
     except NotionError as exc:
         if exc.status == 404:
             raise _gone(label, exc) from exc

@@ -22,7 +22,7 @@ from devfactory.deploy.plan import Plan, Step, make_plan
 from devfactory.deploy.report import ApplyReport, write_report
 from devfactory.deploy.state import State, StateFile
 from devfactory.errors import DevfactoryError, PlanError
-from devfactory.notion.api import NotionAPI
+from devfactory.notion.api import Idempotency, NotionAPI
 from devfactory.notion.target import NotionSession, Target
 from devfactory.spec.model import Spec
 
@@ -68,7 +68,7 @@ async def _in_use_options(
             partial(
                 session.client.data_sources.query, db.data_source_id, filter=flt, page_size=100
             ),
-            idempotent=True,
+            idempotency=Idempotency.SAFE,
             label="check option use",
         )
         used: set[str] = set()
@@ -132,8 +132,12 @@ async def apply_workspace(
     options: ApplyOptions,
     *,
     session: NotionSession | None = None,
+    api: NotionAPI | None = None,
 ) -> ApplyReport:
-    """Plan (or take a saved plan), confirm, run the steps with the state locked, verify."""
+    """Plan (or take a saved plan), confirm, run the steps with the state locked, verify.
+
+    ``api`` runs the calls (default: a fresh executor with the default retry policy).
+    """
     state_file = StateFile(home, ws.workspace, ws.environment)
     report = ApplyReport(ws.workspace, ws.environment, target.label, started=time.time())
     own_session = session is None
@@ -145,7 +149,7 @@ async def apply_workspace(
             state = state_file.load(target.label)
             for key in [k for k in state.databases if k not in ws.databases]:
                 del state.databases[key]
-            api = NotionAPI()
+            api = api or NotionAPI()
             if options.saved_plan is not None:
                 plan = options.saved_plan
                 if (plan.lineage, plan.state_serial, plan.target) != (
@@ -257,7 +261,12 @@ async def _rows(session: NotionSession, api: NotionAPI, data_source_id: str) -> 
 
 
 async def verify_workspace(
-    ws: DesiredWorkspace, target: Target, home: Path, *, session: NotionSession | None = None
+    ws: DesiredWorkspace,
+    target: Target,
+    home: Path,
+    *,
+    session: NotionSession | None = None,
+    api: NotionAPI | None = None,
 ) -> VerifyResult:
     """Plan against the live workspace (drift = non-empty) and check schemas, relations both
     ways, rollups computing and seed rows."""
@@ -267,7 +276,7 @@ async def verify_workspace(
     if own:
         await session.__aenter__()
     try:
-        api = NotionAPI()
+        api = api or NotionAPI()
         plan = await plan_workspace(ws, state, session, api)
         result = VerifyResult(plan)
         seen = await observe(ws, state, session, api)

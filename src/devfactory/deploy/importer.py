@@ -17,7 +17,7 @@ from typing import Any
 from devfactory.deploy.desired import default_back_name
 from devfactory.deploy.observe import named_expression, plain
 from devfactory.deploy.state import DatabaseState, State
-from devfactory.notion.api import NotionAPI
+from devfactory.notion.api import Idempotency, NotionAPI
 from devfactory.notion.target import NotionSession
 from devfactory.spec.model import API_VERSION, SIMPLE_TYPES
 
@@ -54,7 +54,7 @@ async def _data_sources(
         return [
             await api.call(
                 partial(session.client.data_sources.retrieve, i),
-                idempotent=True,
+                idempotency=Idempotency.SAFE,
                 label="retrieve data source",
             )
             for i in ids
@@ -164,7 +164,7 @@ async def import_workspace(
     for ds in sources:
         db = await api.call(
             partial(session.client.databases.retrieve, ds["parent"]["database_id"]),
-            idempotent=True,
+            idempotency=Idempotency.SAFE,
             label="retrieve database",
         )
         key = key_for(plain(db.get("title")) or plain(ds.get("title")), taken)

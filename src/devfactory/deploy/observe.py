@@ -17,7 +17,7 @@ from typing import Any
 from devfactory.deploy.desired import DesiredWorkspace, root_title
 from devfactory.deploy.state import State
 from devfactory.errors import NotionError, TargetError
-from devfactory.notion.api import NotionAPI
+from devfactory.notion.api import Idempotency, NotionAPI
 from devfactory.notion.target import NotionSession
 
 __all__ = [
@@ -198,7 +198,7 @@ def observe_data_source(key: str, data: Json, keys: dict[str, str]) -> ObservedD
 async def _maybe(api: NotionAPI, fn: Callable[[], Awaitable[Any]], label: str) -> Json | None:
     """A read that answers None for 404 (gone, or not shared)."""
     try:
-        result: Json = await api.call(fn, idempotent=True, label=label)
+        result: Json = await api.call(fn, idempotency=Idempotency.SAFE, label=label)
         return result
     except NotionError as exc:
         if exc.status == 404:
@@ -218,7 +218,7 @@ async def find_root_page(api: NotionAPI, session: NotionSession, title: str) -> 
         lambda: session.client.search(
             query=title, filter={"property": "object", "value": "page"}, page_size=100
         ),
-        idempotent=True,
+        idempotency=Idempotency.SAFE,
         label="search root page",
     )
     for page in found.get("results", []):
@@ -244,7 +244,7 @@ async def find_database_under(
         ):
             return await api.call(
                 partial(session.client.databases.retrieve, block["id"]),
-                idempotent=True,
+                idempotency=Idempotency.SAFE,
                 label="retrieve database",
             )
     return None
@@ -323,7 +323,7 @@ async def observe(
                 continue
             db = await api.call(
                 partial(client.databases.retrieve, database_id),
-                idempotent=True,
+                idempotency=Idempotency.SAFE,
                 label="retrieve database",
             )
             sources = db.get("data_sources", [])
@@ -331,7 +331,7 @@ async def observe(
                 continue
             data = await api.call(
                 partial(client.data_sources.retrieve, sources[0]["id"]),
-                idempotent=True,
+                idempotency=Idempotency.SAFE,
                 label=f"retrieve {key}",
             )
             raw[key] = data

@@ -30,7 +30,7 @@ from devfactory.deploy.observe import (
     row_title,
 )
 from devfactory.errors import NotionError, TargetError, UserError
-from devfactory.notion.api import NotionAPI
+from devfactory.notion.api import Idempotency, NotionAPI
 from devfactory.notion.target import NotionSession
 
 __all__ = ["RestoreResult", "restore_backup"]
@@ -187,7 +187,8 @@ class _Restorer:
         return self.result
 
     async def _call(self, fn: Any, label: str, *, lookup: Any = None, create: bool = False) -> Json:
-        return await self.api.call(fn, idempotent=not create, lookup=lookup, label=label)
+        idempotency = Idempotency.UNSAFE if create else Idempotency.IDEMPOTENT
+        return await self.api.call(fn, idempotency=idempotency, resolve=lookup, label=label)
 
     async def _make_root_page(self) -> str:
         if not self.session.target.creates_root_pages:

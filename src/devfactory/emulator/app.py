@@ -70,6 +70,7 @@ from devfactory.errors import (
     UnauthorizedError,
     UserError,
 )
+from devfactory.obs.metrics import metrics_app
 
 __all__ = ["API_ROUTES", "NotionServer"]
 
@@ -174,6 +175,16 @@ class _UnknownRoute:
         await response(scope, receive, send)
 
 
+class _Metrics:
+    """GET /metrics (no Notion token): text format, or OpenMetrics by Accept; gzip if asked."""
+
+    def __init__(self) -> None:
+        self.app = metrics_app()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.app(scope, receive, send)
+
+
 class NotionServer:
     """The local Notion-API-compatible server over one :class:`Store`."""
 
@@ -202,6 +213,7 @@ class NotionServer:
         routes += [
             StarletteRoute("/v1/oauth/{action}", self._oauth, methods=["POST"]),
             StarletteRoute("/__health", self._health, methods=["GET"]),
+            StarletteRoute("/metrics", _Metrics(), methods=["GET"]),  # no token: Prometheus
             StarletteRoute("/__files/{upload_id}", self._file, methods=["GET"]),
             StarletteRoute("/__avatars/{user_id}.svg", self._avatar, methods=["GET"]),
             StarletteRoute(

@@ -7,7 +7,9 @@
 - ``NOTION_TOKEN`` (and optionally ``NOTION_BASE_URL``): the real Notion API.
 
 Every session uses the official async client (notion-client) on one
-:class:`~devfactory.notion.transport.NotionTransport`, so every call is paced and recorded.
+:class:`~devfactory.notion.transport.NotionTransport`, so every call is paced and recorded;
+the pace is kept in Redis (shared by every process on the same token) when
+``DEVFACTORY_REDIS_URL`` is set, else in memory.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ import notion_client
 
 from devfactory.config import Settings
 from devfactory.errors import ConfigError
-from devfactory.notion.ratelimit import TokenBucket
+from devfactory.executor import RateLimiter, limiter_for
 from devfactory.notion.transport import CallLog, NotionTransport
 
 if TYPE_CHECKING:
@@ -45,6 +47,7 @@ class Target:
     token: str | None = None
     db_path: Path | None = None
     rate: float | None = None
+    redis_url: str | None = None  # shared rate limiter (may hold a password; never printed)
     # What this target does that the deploy engine plans around (the local server does
     # both; for real Notion neither is relied on, so plans stay exact either way).
     names_back_properties: bool = False
@@ -65,13 +68,14 @@ def resolve_target(settings: Settings, target_url: str | None = None) -> Target:
         url = target_url.rstrip("/")
         return Target(
             "local", url, url, token.get_secret_value(), rate=settings.notion_rate,
-            names_back_properties=True, creates_root_pages=True,
+            redis_url=_redis_url(settings), names_back_properties=True, creates_root_pages=True,
         )  # fmt: skip
     if settings.notion_token is not None:
         url = settings.notion_base_url.rstrip("/")
         return Target(
-            "notion", url, url, settings.notion_token.get_secret_value(), rate=settings.notion_rate
-        )
+            "notion", url, url, settings.notion_token.get_secret_value(),
+            rate=settings.notion_rate, redis_url=_redis_url(settings),
+        )  # fmt: skip
     path = settings.embedded_db
     return Target(
         "embedded", f"embedded:{path}", "http://embedded.notion.local", db_path=path,
@@ -79,13 +83,20 @@ def resolve_target(settings: Settings, target_url: str | None = None) -> Target:
     )  # fmt: skip
 
 
+def _redis_url(settings: Settings) -> str | None:
+    return settings.redis_url.get_secret_value() if settings.redis_url is not None else None
+
+
 class NotionSession:
     """An open connection to a target: ``client`` (notion-client's AsyncClient) and ``log``."""
 
-    def __init__(self, target: Target, *, limiter: TokenBucket | None = None) -> None:
+    def __init__(self, target: Target, *, limiter: RateLimiter | None = None) -> None:
         self.target = target
         self.log = CallLog()
-        self._limiter = limiter or TokenBucket(target.rate, burst=max(1, int(target.rate or 1)))
+        self._own_limiter = limiter is None  # a limiter given to us may serve other sessions
+        self._limiter = limiter or limiter_for(
+            target.label, target.rate, target.redis_url, token=target.token
+        )
         self._store: Store | None = None
         self.client: notion_client.AsyncClient
         self._http: httpx.AsyncClient
@@ -107,7 +118,9 @@ class NotionSession:
             inner = httpx.ASGITransport(app=server)
         else:
             inner = httpx.AsyncHTTPTransport(retries=0)
-        transport = NotionTransport(inner, limiter=self._limiter, log_=self.log)
+        transport = NotionTransport(
+            inner, limiter=self._limiter, log_=self.log, target=self.target.label
+        )
         self._http = httpx.AsyncClient(transport=transport, timeout=TIMEOUT_S)
         self.client = notion_client.AsyncClient(
             auth=token,
@@ -115,7 +128,7 @@ class NotionSession:
             client=self._http,
             retry=False,
             timeout_ms=int(TIMEOUT_S * 1000),
-            # its console logger warns on every failed request; NotionAPI retries those and
+            # its console logger warns on every failed request; the executor retries those and
             # the report counts them, so a warning per retry would only break up the progress bar
             log_level=logging.ERROR,
         )
@@ -128,5 +141,7 @@ class NotionSession:
         tb: TracebackType | None,
     ) -> None:
         await self._http.aclose()
+        if self._own_limiter:
+            await self._limiter.aclose()
         if self._store is not None:
             self._store.close()

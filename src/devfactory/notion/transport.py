@@ -1,24 +1,26 @@
-"""The one seam every Notion call passes through: pacing and a record of each call.
+"""The one seam every Notion call passes through: pacing, a record, a log line and metrics.
 
 :class:`NotionTransport` wraps any httpx async transport (the network, or the local server
 in-process through ASGI). Each request waits for the rate limiter, is timed, and lands in
 the :class:`CallLog` with its method, path, status and timings, so plans can promise call
-counts and reports can show what was done.
+counts and reports can show what was done. Each also writes one ``notion call`` line to the
+performance log stream (method, path, status, duration, attempt, rate-limit wait, target;
+never a body, a header or the token) and updates the ``kind="notion"`` metrics.
 """
 
 from __future__ import annotations
 
-import logging
 import time
 from dataclasses import dataclass, field
 
 import httpx
 
-from devfactory.notion.ratelimit import TokenBucket
+from devfactory.executor import RateLimiter, TokenBucket, current_attempt
+from devfactory.obs.log import get_logger
+from devfactory.obs.metrics import CALL_DURATION, CALLS, RATE_LIMIT_WAIT, RATE_LIMITED, outcome_of
 
 __all__ = ["Call", "CallLog", "NotionTransport"]
 
-log = logging.getLogger("devfactory.notion")
 _READ_POSTS = ("/query", "/v1/search")
 
 
@@ -65,18 +67,24 @@ class CallLog:
 
 
 class NotionTransport(httpx.AsyncBaseTransport):
-    """Paces requests with a token bucket and records them, then hands them on."""
+    """Paces requests with a rate limiter, records and logs them, then hands them on.
+
+    ``target`` is the target's label (no secrets) for the log line.
+    """
 
     def __init__(
         self,
         inner: httpx.AsyncBaseTransport,
         *,
-        limiter: TokenBucket | None = None,
+        limiter: RateLimiter | None = None,
         log_: CallLog | None = None,
+        target: str = "",
     ) -> None:
         self.inner = inner
-        self.limiter = limiter or TokenBucket(None)
+        self.limiter: RateLimiter = limiter or TokenBucket(None)
         self.log = log_ or CallLog()
+        self.target = target
+        self._logger = get_logger("notion", stream="performance")
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         waited = await self.limiter.acquire()
@@ -91,14 +99,25 @@ class NotionTransport(httpx.AsyncBaseTransport):
                 request.method, request.url.path, status, time.perf_counter() - started, waited
             )
             self.log.add(call)
-            log.debug(
-                "notion %s %s -> %s in %.1f ms (waited %.1f ms)",
-                call.method,
-                call.path,
-                status,
-                call.duration * 1000,
-                waited * 1000,
-            )
+            self._observe(call)
+
+    def _observe(self, call: Call) -> None:
+        CALLS.labels("notion", outcome_of(call.status)).inc()
+        CALL_DURATION.labels("notion").observe(call.duration)
+        if call.waited:
+            RATE_LIMIT_WAIT.labels("notion").inc(call.waited)
+        if call.status == 429:
+            RATE_LIMITED.labels("notion").inc()
+        self._logger.info(
+            "notion call",
+            method=call.method,
+            path=call.path,
+            status=call.status,
+            duration_s=round(call.duration, 6),
+            attempt=current_attempt(),
+            rate_limit_wait_s=round(call.waited, 6),
+            target=self.target,
+        )
 
     async def aclose(self) -> None:
         await self.inner.aclose()

@@ -1,0 +1,633 @@
+"""The log store: every JSON log line in one table of the store database, searchable.
+
+One interface, two engines, chosen by the store URL (``DEVFACTORY_DATABASE_URL``; see
+docs/log-search.md):
+
+- **SQLite**: table ``logs`` plus an *external-content* FTS5 table ``logs_fts`` over
+  ``event`` and ``body`` (the whole JSON line), kept in sync by triggers. The FTS column names
+  equal the content column names (``rebuild`` and ``snippet()`` need that), and both triggers
+  wrap the values in ``COALESCE`` (a delete must feed exactly what was indexed).
+- **PostgreSQL**: the same table with a generated ``tsvector`` column (``simple``
+  configuration over ``event || ' ' || body``) and a GIN index on it.
+
+The filter fields (time, level, stream, component, operation and trace ids) are typed,
+indexed columns; full text covers the event and every field of the line, keys and values
+alike, so searching ``duplicate`` finds ``{"error": "duplicate title", ...}``.
+
+:class:`BatchWriter` is the log sink in front of a store: ``emit`` never blocks (a bounded
+queue), one writer thread stores batches, and lines it cannot keep up with are counted
+(``devfactory_log_lines_dropped_total{sink="store"}``) and reported by a summary line.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import queue
+import re
+import threading
+import time
+from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, NamedTuple
+
+import orjson
+
+from devfactory.db import Database
+from devfactory.errors import UserError
+from devfactory.obs.metrics import LOG_DROPPED
+
+__all__ = [
+    "LEVELS",
+    "STREAMS",
+    "BatchWriter",
+    "LogQuery",
+    "LogStore",
+    "PostgresLogStore",
+    "SQLiteLogStore",
+    "fts5_query",
+    "open_store",
+    "term_list",
+]
+
+LEVELS = ("debug", "info", "warning", "error", "critical")
+STREAMS = ("operations", "audit", "gate", "errors", "performance")
+
+Record = Mapping[str, Any]
+_COLUMNS = "ts, level, stream, component, operation_id, parent_operation_id, trace_id, event, body"
+_INDEXES = """
+CREATE INDEX IF NOT EXISTS logs_ts ON logs (ts);
+CREATE INDEX IF NOT EXISTS logs_stream_ts ON logs (stream, ts);
+CREATE INDEX IF NOT EXISTS logs_level_ts ON logs (level, ts);
+CREATE INDEX IF NOT EXISTS logs_operation ON logs (operation_id);
+CREATE INDEX IF NOT EXISTS logs_parent ON logs (parent_operation_id)
+    WHERE parent_operation_id IS NOT NULL;
+"""
+
+
+@dataclass(frozen=True, kw_only=True)
+class LogQuery:
+    """What to look for; every given filter must hold (AND).
+
+    ``text``: words that must all occur in the event or any field (``term*`` is a prefix,
+    ``"two words"`` a phrase; punctuation is never syntax, so any user input is safe).
+    ``level``: a string is a *minimum* (``"warning"`` = warning, error, critical); a
+    collection of strings is an exact set. ``stream`` likewise is one stream or a set.
+    ``since``/``until``: ``since <= time < until`` (naive datetimes are UTC).
+    Results come newest first (in the order they were stored), at most ``limit``.
+    """
+
+    text: str | None = None
+    level: str | Collection[str] | None = None
+    stream: str | Collection[str] | None = None
+    component: str | None = None
+    operation_id: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    limit: int = 100
+
+    def __post_init__(self) -> None:
+        for level in _as_set(self.level):
+            if level not in LEVELS:
+                raise UserError(f"unknown level {level!r}; want one of {', '.join(LEVELS)}")
+        for stream in _as_set(self.stream):
+            if stream not in STREAMS:
+                raise UserError(f"unknown stream {stream!r}; want one of {', '.join(STREAMS)}")
+        if self.limit < 1:
+            raise UserError(f"limit must be at least 1, got {self.limit}")
+
+    def levels(self) -> list[str] | None:
+        """The levels to keep, or ``None`` for all."""
+        if self.level is None:
+            return None
+        if isinstance(self.level, str):
+            return list(LEVELS[LEVELS.index(self.level) :])
+        return sorted(set(self.level), key=LEVELS.index)
+
+
+def _as_set(value: str | Collection[str] | None) -> list[str]:
+    if value is None:
+        return []
+    return [value] if isinstance(value, str) else list(value)
+
+
+def _epoch(moment: datetime) -> float:
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.timestamp()
+
+
+# --- user text -> full-text query --------------------------------------------------------------
+
+_TERM = re.compile(r'"([^"]*)"(\*?)|(\S+)')
+_WORD = re.compile(r"[^\W_]+")
+
+
+def term_list(text: str) -> list[tuple[str, bool]]:
+    """Split user text into ``(term, is_prefix)``: ``"a phrase"`` stays whole, ``word*`` is a
+    prefix; terms without a letter or digit are dropped (they cannot match anything)."""
+    terms: list[tuple[str, bool]] = []
+    for match in _TERM.finditer(text):
+        phrase, star, word = match.groups()
+        term, prefix = (phrase, bool(star)) if word is None else (word, word.endswith("*"))
+        term = term.rstrip("*") if prefix else term
+        if any(ch.isalnum() for ch in term):
+            terms.append((term, prefix))
+    return terms
+
+
+def fts5_query(text: str) -> str | None:
+    """An FTS5 MATCH expression for user text: every term quoted (so ``AND(``, ``a"b`` or
+    ``foo-bar`` are words, not syntax), all terms required; ``None`` when nothing is left."""
+    parts = []
+    for term, prefix in term_list(text):
+        quoted = '"' + term.replace('"', '""') + '"'
+        parts.append(quoted + "*" if prefix else quoted)
+    return " ".join(parts) or None
+
+
+class _TextFilter(NamedTuple):
+    """How an engine selects the lines matching some text (the lines are aliased ``l``)."""
+
+    source: str  # the FROM clause
+    condition: str
+    params: list[Any]
+    order: str  # the expression for "newest first"
+
+
+def _now_iso() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _row(line: bytes, record: Record) -> tuple[Any, ...]:
+    stamp = record.get("timestamp")
+    try:
+        ts = datetime.fromisoformat(stamp).timestamp() if isinstance(stamp, str) else time.time()
+    except ValueError:
+        ts = time.time()
+
+    def text(key: str) -> str | None:
+        value = record.get(key)
+        return None if value is None else str(value)
+
+    return (
+        ts,
+        str(record.get("level", "info")),
+        str(record.get("stream", "operations")),
+        text("component"),
+        text("operation_id"),
+        text("parent_operation_id"),
+        text("trace_id"),
+        str(record.get("event", "")),
+        line.decode("utf-8", "replace"),
+    )
+
+
+def _record(row_id: int, body: str) -> dict[str, Any]:
+    try:
+        record = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        record = {"event": body}
+    if not isinstance(record, dict):
+        record = {"event": body}
+    record["_id"] = row_id
+    return record
+
+
+# --- the store ---------------------------------------------------------------------------------
+
+
+class LogStore:
+    """Log lines in the store database; use :func:`open_store` to get the right engine.
+
+    Records come back as the logged dicts plus ``_id``, the line's id in the store
+    (increasing: :meth:`tail` continues after one).
+    """
+
+    _schema: str = ""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        db.script(self._schema)
+
+    # Engine hooks ------------------------------------------------------------------------------
+
+    def _text_filter(self, text: str, query: LogQuery) -> _TextFilter | None:
+        """How to select the lines matching ``text`` (``query`` may narrow the scan);
+        ``None`` when the text holds no word."""
+        raise NotImplementedError
+
+    # Writing -----------------------------------------------------------------------------------
+
+    def write(self, records: Sequence[tuple[bytes, Record]]) -> None:
+        """Store ``(line, record)`` pairs in one transaction; ``line`` is the JSON line."""
+        rows = [_row(line, record) for line, record in records]
+        with self.db.transaction():
+            self.db.executemany(
+                f"INSERT INTO logs ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows
+            )
+
+    def prune(self, older_than: datetime) -> int:
+        """Delete lines logged before ``older_than`` (and their full-text entries); how many."""
+        cutoff = _epoch(older_than)
+        with self.db.transaction():
+            count = int(self.db.execute("SELECT count(*) FROM logs WHERE ts < ?", (cutoff,))[0][0])
+            if count:
+                self.db.execute("DELETE FROM logs WHERE ts < ?", (cutoff,))
+        return count
+
+    # Reading -----------------------------------------------------------------------------------
+
+    def search(self, query: LogQuery) -> list[dict[str, Any]]:
+        """Lines matching ``query``, newest first."""
+        where: list[str] = []
+        params: list[Any] = []
+        source, order = "logs l", "l.id"
+        text = self._text_filter(query.text, query) if query.text else None
+        if text is not None:
+            source, order = text.source, text.order
+            where.append(text.condition)
+            params.extend(text.params)
+        levels = query.levels()
+        if levels is not None and len(levels) < len(LEVELS):
+            where.append(f"l.level IN ({', '.join('?' * len(levels))})")
+            params.extend(levels)
+        streams = _as_set(query.stream)
+        if streams:
+            where.append(f"l.stream IN ({', '.join('?' * len(streams))})")
+            params.extend(streams)
+        for column, value in (("component", query.component), ("operation_id", query.operation_id)):
+            if value is not None:
+                where.append(f"l.{column} = ?")
+                params.append(value)
+        if query.since is not None:
+            where.append("l.ts >= ?")
+            params.append(_epoch(query.since))
+        if query.until is not None:
+            where.append("l.ts < ?")
+            params.append(_epoch(query.until))
+        sql = f"SELECT l.id, l.body FROM {source}"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += f" ORDER BY {order} DESC LIMIT ?"
+        params.append(query.limit)
+        return [_record(row_id, body) for row_id, body in self.db.execute(sql, params)]
+
+    def tail(self, after_id: int | None = None, limit: int = 20) -> list[dict[str, Any]]:
+        """Lines stored after ``after_id`` (oldest first, at most ``limit``); without an id, the
+        last ``limit`` lines. Feed the last ``_id`` back in to follow the store."""
+        if after_id is None:
+            rows = self.db.execute("SELECT id, body FROM logs ORDER BY id DESC LIMIT ?", (limit,))
+            rows.reverse()
+        else:
+            rows = self.db.execute(
+                "SELECT id, body FROM logs WHERE id > ? ORDER BY id LIMIT ?", (after_id, limit)
+            )
+        return [_record(row_id, body) for row_id, body in rows]
+
+    def operation_tree(self, operation_id: str) -> list[dict[str, Any]]:
+        """The lines of an operation and of all its descendants (via ``parent_operation_id``),
+        in time order."""
+        rows = self.db.execute(
+            """
+            WITH RECURSIVE ops(op) AS (
+                SELECT CAST(? AS TEXT)
+                UNION
+                SELECT logs.operation_id FROM logs JOIN ops ON logs.parent_operation_id = ops.op
+                WHERE logs.operation_id IS NOT NULL
+            )
+            SELECT id, body FROM logs WHERE operation_id IN (SELECT op FROM ops)
+            ORDER BY ts, id
+            """,
+            (operation_id,),
+        )
+        return [_record(row_id, body) for row_id, body in rows]
+
+    def count(self) -> int:
+        """How many lines the store holds."""
+        return int(self.db.execute("SELECT count(*) FROM logs")[0][0])
+
+    def close(self) -> None:
+        """Close the connection."""
+        self.db.close()
+
+    def __enter__(self) -> LogStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class SQLiteLogStore(LogStore):
+    """The SQLite engine: external-content FTS5 (unicode61) over ``event`` and ``body``."""
+
+    _schema = (
+        f"""
+        CREATE TABLE IF NOT EXISTS logs (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            ts REAL NOT NULL,
+            level TEXT NOT NULL,
+            stream TEXT NOT NULL,
+            component TEXT,
+            operation_id TEXT,
+            parent_operation_id TEXT,
+            trace_id TEXT,
+            event TEXT NOT NULL,
+            body TEXT NOT NULL
+        );
+        {_INDEXES};
+        CREATE TABLE IF NOT EXISTS logs_batches (
+            first_id INTEGER NOT NULL,
+            last_id INTEGER NOT NULL,
+            min_ts REAL NOT NULL,
+            max_ts REAL NOT NULL
+        );
+        CREATE VIRTUAL TABLE IF NOT EXISTS logs_fts USING fts5(
+            event, body, content='logs', content_rowid='id',
+            tokenize='unicode61 remove_diacritics 2'
+        );
+        """
+        # COALESCE in both triggers: a delete must feed exactly the values that were indexed.
+        """
+        CREATE TRIGGER IF NOT EXISTS logs_fts_insert AFTER INSERT ON logs BEGIN
+            INSERT INTO logs_fts (rowid, event, body)
+            VALUES (new.id, COALESCE(new.event, ''), COALESCE(new.body, ''));
+        END;
+        CREATE TRIGGER IF NOT EXISTS logs_fts_delete AFTER DELETE ON logs BEGIN
+            INSERT INTO logs_fts (logs_fts, rowid, event, body)
+            VALUES ('delete', old.id, COALESCE(old.event, ''), COALESCE(old.body, ''));
+        END;
+        CREATE TRIGGER IF NOT EXISTS logs_fts_update AFTER UPDATE ON logs BEGIN
+            INSERT INTO logs_fts (logs_fts, rowid, event, body)
+            VALUES ('delete', old.id, COALESCE(old.event, ''), COALESCE(old.body, ''));
+            INSERT INTO logs_fts (rowid, event, body)
+            VALUES (new.id, COALESCE(new.event, ''), COALESCE(new.body, ''));
+        END;
+        """
+    )
+
+    def __init__(self, db: Database) -> None:
+        created = not db.execute("SELECT 1 FROM sqlite_master WHERE name = 'logs_fts'")
+        super().__init__(db)
+        # Ingest speed (measured in bench/logstore.py): sort in memory, checkpoint the WAL
+        # less often, and let FTS5 merge segments 8 at a time rather than 4.
+        db.execute("PRAGMA temp_store = MEMORY")
+        db.execute("PRAGMA wal_autocheckpoint = 10000")
+        if created:
+            db.execute("INSERT INTO logs_fts (logs_fts, rank) VALUES ('automerge', 8)")
+
+    def write(self, records: Sequence[tuple[bytes, Record]]) -> None:
+        """Store a batch, and note its id and time span in ``logs_batches``: a time range
+        then bounds the rowids a full-text scan has to visit (see :meth:`_id_bounds`)."""
+        rows = [_row(line, record) for line, record in records]
+        if not rows:
+            return
+        with self.db.transaction():
+            # AUTOINCREMENT under the write lock: the batch gets consecutive ids.
+            before = self.db.execute("SELECT max(id) FROM logs")[0][0] or 0
+            self.db.executemany(
+                f"INSERT INTO logs ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows
+            )
+            after = self.db.execute("SELECT max(id) FROM logs")[0][0]
+            stamps = [row[0] for row in rows]
+            self.db.execute(
+                "INSERT INTO logs_batches VALUES (?, ?, ?, ?)",
+                (before + 1, after, min(stamps), max(stamps)),
+            )
+
+    def prune(self, older_than: datetime) -> int:
+        """Delete lines logged before ``older_than`` (and their full-text entries); how many."""
+        with self.db.transaction():
+            count = super().prune(older_than)
+            self.db.execute("DELETE FROM logs_batches WHERE max_ts < ?", (_epoch(older_than),))
+        return count
+
+    def _id_bounds(self, query: LogQuery) -> tuple[int, int] | None:
+        """The smallest and largest id a line in the query's time range can have: the span
+        of the batches whose times overlap it. Exact, even for lines stored out of order."""
+        if query.since is None and query.until is None:
+            return None
+        since = _epoch(query.since) if query.since is not None else float("-inf")
+        until = _epoch(query.until) if query.until is not None else float("inf")
+        low, high = self.db.execute(
+            "SELECT min(first_id), max(last_id) FROM logs_batches WHERE max_ts >= ? AND min_ts < ?",
+            (since, until),
+        )[0]
+        return (0, 0) if low is None else (int(low), int(high))
+
+    def _text_filter(self, text: str, query: LogQuery) -> _TextFilter | None:
+        match = fts5_query(text)
+        if match is None:
+            return None
+        bounds = self._id_bounds(query)
+        if bounds is not None:
+            return _TextFilter(
+                "logs_fts CROSS JOIN logs l ON l.id = logs_fts.rowid",
+                "logs_fts MATCH ? AND logs_fts.rowid BETWEEN ? AND ?",
+                [match, *bounds],
+                "logs_fts.rowid",
+            )
+        # CROSS JOIN keeps the FTS table outermost: it yields rowids newest first, so
+        # "newest N" stops early instead of collecting every match of a common word.
+        return _TextFilter(
+            "logs_fts CROSS JOIN logs l ON l.id = logs_fts.rowid",
+            "logs_fts MATCH ?",
+            [match],
+            "logs_fts.rowid",
+        )
+
+    def rebuild(self) -> None:
+        """Re-index every line from ``logs`` (after a bulk load with the triggers bypassed)."""
+        self.db.execute("INSERT INTO logs_fts (logs_fts) VALUES ('rebuild')")
+
+
+class PostgresLogStore(LogStore):
+    """The PostgreSQL engine: a generated ``tsvector`` (``simple``) with a GIN index."""
+
+    # Punctuation becomes a space before parsing, so every word of a value is a lexeme (the
+    # default parser would keep `notion.delete` or `a/b` whole); tsvector has a size limit
+    # (1 MB), so at most the first 256 KiB of a line is indexed.
+    _schema = f"""
+        CREATE TABLE IF NOT EXISTS logs (
+            id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+            ts DOUBLE PRECISION NOT NULL,
+            level TEXT NOT NULL,
+            stream TEXT NOT NULL,
+            component TEXT,
+            operation_id TEXT,
+            parent_operation_id TEXT,
+            trace_id TEXT,
+            event TEXT NOT NULL,
+            body TEXT NOT NULL,
+            tsv TSVECTOR GENERATED ALWAYS AS
+                (to_tsvector('simple', regexp_replace(
+                    left(event || ' ' || body, 262144), '[^[:alnum:]]+', ' ', 'g'))) STORED
+        );
+        {_INDEXES};
+        CREATE INDEX IF NOT EXISTS logs_tsv ON logs USING GIN (tsv);
+        """
+
+    def _text_filter(self, text: str, query: LogQuery) -> _TextFilter | None:
+        parts: list[str] = []
+        for term, prefix in term_list(text):
+            # Plain words only, quoted, so user input is never tsquery syntax; split the way
+            # the indexed text is (punctuation is a separator).
+            words = [f"'{word}'" for word in _WORD.findall(term.lower())]
+            if words:
+                parts.append(" <-> ".join(words) + (":*" if prefix else ""))
+        if not parts:
+            return None
+        tsquery = " & ".join(f"({part})" for part in parts)
+        return _TextFilter("logs l", "l.tsv @@ to_tsquery('simple', ?)", [tsquery], "l.id")
+
+
+def open_store(url: str) -> LogStore:
+    """The log store at ``url`` (``sqlite:///path`` or ``postgresql://...``), its schema made
+    if missing."""
+    db = Database(url)
+    try:
+        return SQLiteLogStore(db) if db.dialect == "sqlite" else PostgresLogStore(db)
+    except BaseException:
+        db.close()
+        raise
+
+
+# --- the sink ----------------------------------------------------------------------------------
+
+
+class _Flush:
+    """A marker in the queue: set once every line queued before it is stored."""
+
+    def __init__(self) -> None:
+        self.done = threading.Event()
+
+
+_STOP = object()
+
+
+class BatchWriter:
+    """A log sink that stores lines in batches from one writer thread.
+
+    ``emit`` only ``put_nowait``s onto a bounded queue and never blocks the caller. When the
+    queue is full the line is dropped, counted in ``LOG_DROPPED{sink="store"}``, and once the
+    writer catches up it stores one ``dropped N log lines`` warning on the ``errors`` stream,
+    so a loss is never silent. ``flush`` waits until every line emitted before it is stored;
+    ``close`` flushes and stops the thread (and closes the store if it made it).
+
+    ``store`` is a :class:`LogStore` (the caller keeps ownership) or a factory returning one.
+    """
+
+    def __init__(
+        self,
+        store: LogStore | Callable[[], LogStore],
+        *,
+        maxsize: int = 10_000,
+        batch_size: int = 500,
+        flush_interval: float = 0.2,
+    ) -> None:
+        self._owned = not isinstance(store, LogStore)
+        self.store: LogStore = store() if not isinstance(store, LogStore) else store
+        self.batch_size = batch_size
+        self.flush_interval = flush_interval
+        self._queue: queue.Queue[Any] = queue.Queue(maxsize)
+        self._dropped_lock = threading.Lock()
+        self._dropped = 0
+        self.dropped_total = 0
+        self._closed = False
+        self._thread = threading.Thread(target=self._run, name="devfactory-logstore", daemon=True)
+        self._thread.start()
+
+    def emit(self, stream: str, line: bytes, record: Mapping[str, Any]) -> None:
+        """Queue one line for the store; drop (and count) it when the queue is full."""
+        if not self._closed:
+            try:
+                self._queue.put_nowait((line, record))
+                return
+            except queue.Full:
+                pass
+        self._drop(1)
+
+    def flush(self) -> None:
+        """Block until every line emitted so far is stored."""
+        if not self._thread.is_alive():
+            return
+        marker = _Flush()
+        self._queue.put(marker)
+        while not marker.done.wait(0.5):
+            if not self._thread.is_alive():
+                return
+
+    def close(self) -> None:
+        """Flush, stop the writer thread, and close the store if this writer opened it."""
+        if self._closed:
+            return
+        self.flush()
+        self._closed = True
+        self._queue.put(_STOP)
+        self._thread.join()
+        if self._owned:
+            self.store.close()
+
+    # The writer thread -------------------------------------------------------------------------
+
+    def _drop(self, n: int) -> None:
+        with self._dropped_lock:
+            self._dropped += n
+            self.dropped_total += n
+        LOG_DROPPED.labels("store").inc(n)
+
+    def _run(self) -> None:
+        stop = False
+        while not stop:
+            try:
+                first = self._queue.get(timeout=self.flush_interval)
+            except queue.Empty:
+                self._report_drops()
+                continue
+            batch: list[tuple[bytes, Record]] = []
+            markers: list[_Flush] = []
+            item = first
+            while True:
+                if item is _STOP:
+                    stop = True
+                elif isinstance(item, _Flush):
+                    markers.append(item)
+                else:
+                    batch.append(item)
+                if stop or len(batch) >= self.batch_size:
+                    break
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+            self._store(batch)
+            self._report_drops()
+            for marker in markers:
+                marker.done.set()
+
+    def _store(self, batch: list[tuple[bytes, Record]]) -> None:
+        if not batch:
+            return
+        try:
+            self.store.write(batch)
+        except Exception:
+            # The store refused the batch (database gone, disk full): count it as dropped; the
+            # summary line will say so if the store comes back.
+            self._drop(len(batch))
+
+    def _report_drops(self) -> None:
+        with self._dropped_lock:
+            n, self._dropped = self._dropped, 0
+        if not n:
+            return
+        record = {
+            "timestamp": _now_iso(),
+            "level": "warning",
+            "stream": "errors",
+            "component": "obs.logstore",
+            "event": f"dropped {n} log lines",
+            "dropped": n,
+            "sink": "store",
+        }
+        with contextlib.suppress(Exception):
+            self.store.write([(orjson.dumps(record), record)])

@@ -1,0 +1,376 @@
+"""The log store on both engines (SQLite FTS5, PostgreSQL tsvector), and its batch writer."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import orjson
+import pytest
+
+from devfactory.errors import UserError
+from devfactory.obs.logstore import (
+    BatchWriter,
+    LogQuery,
+    LogStore,
+    fts5_query,
+    open_store,
+    term_list,
+)
+from devfactory.obs.metrics import REGISTRY
+
+T0 = datetime(2026, 11, 25, 22, 30, tzinfo=UTC)
+
+
+def record(event: str, *, at: float = 0, **fields: Any) -> dict[str, Any]:
+    """A log record as devfactory.obs.log writes it, ``at`` seconds after T0."""
+    stamp = (T0 + timedelta(seconds=at)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    base = {"level": "info", "stream": "operations", "component": "deploy"}
+    return {"timestamp": stamp, **base, "event": event, **fields}
+
+
+def lines(*records: dict[str, Any]) -> list[tuple[bytes, dict[str, Any]]]:
+    return [(orjson.dumps(r), r) for r in records]
+
+
+def events(found: Sequence[dict[str, Any]]) -> list[str]:
+    return [r["event"] for r in found]
+
+
+@pytest.fixture
+def store(store_url: str) -> Iterator[LogStore]:
+    """An empty store on the engine under test."""
+    with open_store(store_url) as opened:
+        yield opened
+
+
+@pytest.fixture
+def filled(store: LogStore) -> LogStore:
+    """A store with a small, varied set of lines."""
+    store.write(
+        lines(
+            record("plan made", at=0, operation_id="op-a", steps=4),
+            record(
+                "create failed",
+                at=10,
+                level="error",
+                stream="errors",
+                operation_id="op-a",
+                error="duplicate title",
+            ),
+            record("tool call", at=20, component="gateway", tool="notion.delete"),
+            record("approval asked", at=30, level="warning", stream="gate", tool="notion.delete"),
+            record("overwrite confirmed", at=40, level="debug", stream="audit"),
+        )
+    )
+    return store
+
+
+def test_search_by_event_word_newest_first(filled: LogStore) -> None:
+    """A word of the event finds the line; results come newest first with their ids."""
+    found = filled.search(LogQuery(text="call"))
+    assert ["tool call"] == events(found)
+    assert isinstance(found[0]["_id"], int)
+    assert ["overwrite confirmed", "approval asked", "tool call", "create failed", "plan made"] == (
+        events(filled.search(LogQuery()))
+    )
+
+
+def test_search_finds_words_in_field_values(filled: LogStore) -> None:
+    """Words in any field value are searchable: error="duplicate title" matches `duplicate`."""
+    assert ["create failed"] == events(filled.search(LogQuery(text="duplicate")))
+    assert ["approval asked", "tool call"] == events(filled.search(LogQuery(text="notion.delete")))
+    assert ["create failed"] == events(filled.search(LogQuery(text='"duplicate title"')))
+    assert [] == filled.search(LogQuery(text='"title duplicate"'))
+
+
+def test_all_terms_must_match_and_prefix_works(filled: LogStore) -> None:
+    """Terms are ANDed; `term*` is a prefix search."""
+    assert ["create failed"] == events(filled.search(LogQuery(text="duplicate failed")))
+    assert [] == filled.search(LogQuery(text="duplicate approval"))
+    assert ["overwrite confirmed"] == events(filled.search(LogQuery(text="overwr*")))
+    assert ["approval asked"] == events(filled.search(LogQuery(text="approv* notion")))
+
+
+def test_filters_level_minimum_and_set(filled: LogStore) -> None:
+    """A level string is a minimum, a collection an exact set; stream/component/op filter."""
+    assert ["approval asked", "create failed"] == events(filled.search(LogQuery(level="warning")))
+    assert ["overwrite confirmed", "create failed"] == events(
+        filled.search(LogQuery(level={"debug", "error"}))
+    )
+    assert ["approval asked"] == events(filled.search(LogQuery(stream="gate")))
+    assert ["approval asked", "create failed"] == events(
+        filled.search(LogQuery(stream=["gate", "errors"]))
+    )
+    assert ["tool call"] == events(filled.search(LogQuery(component="gateway")))
+    assert ["create failed", "plan made"] == events(filled.search(LogQuery(operation_id="op-a")))
+    assert ["approval asked"] == events(filled.search(LogQuery(text="notion", level="warning")))
+    assert ["plan made"] == events(filled.search(LogQuery(limit=1, level={"info"}, text="op-a")))
+
+
+def test_time_range_is_half_open(filled: LogStore) -> None:
+    """since <= time < until; naive datetimes are UTC."""
+    since, until = T0 + timedelta(seconds=10), T0 + timedelta(seconds=30)
+    assert ["tool call", "create failed"] == events(
+        filled.search(LogQuery(since=since, until=until))
+    )
+    naive = since.replace(tzinfo=None)
+    assert 4 == len(filled.search(LogQuery(since=naive)))
+    assert ["tool call"] == events(filled.search(LogQuery(text="tool", since=since, until=until)))
+    assert ["approval asked", "tool call"] == events(filled.search(LogQuery(text="tool")))
+
+
+def test_time_range_with_text_finds_lines_stored_out_of_order(store: LogStore) -> None:
+    """Lines written long after their time (an import of old lines) are still found by a
+    text search in their time range."""
+    store.write(lines(*(record(f"recent {i}", at=1000 + i) for i in range(3))))
+    store.write(lines(record("imported old", at=5), record("imported newer", at=2000)))
+    store.write(lines(record("recent again", at=3000)))
+    since, until = T0, T0 + timedelta(seconds=10)
+    assert ["imported old"] == events(
+        store.search(LogQuery(text="imported", since=since, until=until))
+    )
+    assert ["imported newer", "imported old"] == events(
+        store.search(LogQuery(text="imported", since=since))
+    )
+    assert ["recent 2", "recent 1", "recent 0"] == events(
+        store.search(LogQuery(text="recent", until=T0 + timedelta(seconds=1500)))
+    )
+    assert [] == store.search(LogQuery(text="recent", since=T0 + timedelta(seconds=9000)))
+    store.prune(T0 + timedelta(seconds=1500))
+    assert ["imported newer"] == events(store.search(LogQuery(text="imported", since=T0)))
+
+
+def test_unknown_level_or_stream_is_a_user_error() -> None:
+    """A typo in a filter is the user's to fix, with the valid values in the message."""
+    with pytest.raises(UserError, match=r"unknown level 'warn'.*warning"):
+        LogQuery(level="warn")
+    with pytest.raises(UserError, match="unknown stream 'opz'"):
+        LogQuery(stream=["opz"])
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        'a"b',
+        "foo-bar",
+        "AND(",
+        "NOT OR AND",
+        '"',
+        '"unclosed phrase',
+        "***",
+        "*x",
+        "(",
+        ")",
+        "col:value",
+        "^start",
+        "NEAR(a b)",
+        "'; DROP TABLE logs; --",
+        "\\",
+        "{}[]",
+        "%_?",
+        "über ça",
+    ],
+)
+def test_hostile_query_strings_never_raise(filled: LogStore, text: str) -> None:
+    """No user text is syntax: any string searches without an error."""
+    filled.search(LogQuery(text=text))
+    assert 5 == filled.count()
+
+
+def test_fts5_query_quotes_every_term() -> None:
+    """The FTS5 expression quotes each term, keeps prefixes and phrases, drops empties."""
+    assert '"a""b"' == fts5_query('a"b')
+    assert '"foo-bar" "over"*' == fts5_query("foo-bar over*")
+    assert '"two words"' == fts5_query('"two words"')
+    assert '"AND("' == fts5_query("AND( ( ***")
+    assert fts5_query("( ) ***") is None
+    assert [("x", True), ("y z", False)] == term_list('x* "y z"')
+
+
+def test_a_query_with_no_words_applies_only_the_filters(filled: LogStore) -> None:
+    """Text made only of punctuation matches like no text at all."""
+    assert 5 == len(filled.search(LogQuery(text="( ) ***")))
+
+
+def test_tail_after_id(store: LogStore) -> None:
+    """tail() gives the last lines, then exactly the lines stored after a given id."""
+    store.write(lines(*(record(f"line {i}", at=i) for i in range(5))))
+    last = store.tail(limit=2)
+    assert ["line 3", "line 4"] == events(last)
+    assert [] == store.tail(after_id=last[-1]["_id"])
+    store.write(lines(record("line 5", at=5), record("line 6", at=6)))
+    assert ["line 5", "line 6"] == events(store.tail(after_id=last[-1]["_id"]))
+    assert ["line 5"] == events(store.tail(after_id=last[-1]["_id"], limit=1))
+
+
+def test_operation_tree_of_nested_operations(store: LogStore) -> None:
+    """An operation's tree holds its lines and every descendant's, in time order, and no
+    other operation's."""
+    store.write(
+        lines(
+            record("child done", at=5, operation_id="op-child", parent_operation_id="op-root"),
+            record("root start", at=0, operation_id="op-root"),
+            record("child start", at=1, operation_id="op-child", parent_operation_id="op-root"),
+            record("grandchild", at=2, operation_id="op-grand", parent_operation_id="op-child"),
+            record("sibling", at=3, operation_id="op-sib", parent_operation_id="op-root"),
+            record("other", at=4, operation_id="op-other"),
+            record("root end", at=6, operation_id="op-root"),
+        )
+    )
+    tree = store.operation_tree("op-root")
+    assert [
+        "root start",
+        "child start",
+        "grandchild",
+        "sibling",
+        "child done",
+        "root end",
+    ] == events(tree)
+    assert ["child start", "grandchild", "child done"] == events(store.operation_tree("op-child"))
+    assert [] == store.operation_tree("op-missing")
+
+
+def test_prune_removes_lines_and_their_search_entries(filled: LogStore) -> None:
+    """Pruning deletes old lines; a deleted line is no longer found by a full-text search."""
+    assert ["create failed"] == events(filled.search(LogQuery(text="duplicate")))
+    assert 2 == filled.prune(T0 + timedelta(seconds=20))
+    assert 3 == filled.count()
+    assert [] == filled.search(LogQuery(text="duplicate"))
+    assert [] == filled.search(LogQuery(text="plan"))
+    assert ["tool call"] == events(filled.search(LogQuery(text="call")))
+    assert 0 == filled.prune(T0)
+
+
+def test_write_accepts_odd_records(store: LogStore) -> None:
+    """Missing or malformed fields never stop a line from being stored."""
+    odd = {"event": "no timestamp or level", "n": 1}
+    bad_time = {"timestamp": "yesterday", "event": "bad time", "operation_id": 42}
+    store.write(lines(odd, bad_time))
+    found = store.search(LogQuery(text="or"))
+    assert ["no timestamp or level"] == events(found)
+    assert ["bad time"] == events(store.search(LogQuery(operation_id="42")))
+
+
+# --- BatchWriter ---------------------------------------------------------------------------------
+
+
+def dropped() -> float:
+    return REGISTRY.get_sample_value("devfactory_log_lines_dropped_total", {"sink": "store"}) or 0.0
+
+
+def test_batch_writer_lines_arrive_after_flush(store: LogStore) -> None:
+    """Emitted lines are stored by the writer thread; flush() waits for them."""
+    writer = BatchWriter(store, batch_size=7)
+    try:
+        for i in range(50):
+            r = record(f"emitted {i}", at=i)
+            writer.emit("operations", orjson.dumps(r), r)
+        writer.flush()
+        assert 50 == store.count()
+        assert ["emitted 49"] == events(store.search(LogQuery(limit=1)))
+    finally:
+        writer.close()
+    assert 0 == writer.dropped_total
+
+
+def test_batch_writer_owns_a_store_from_a_factory(store_url: str) -> None:
+    """Given a factory, the writer opens the store and closes it on close()."""
+    writer = BatchWriter(lambda: open_store(store_url))
+    r = record("from factory")
+    writer.emit("operations", orjson.dumps(r), r)
+    writer.close()
+    writer.close()  # idempotent
+    with open_store(store_url) as reopened:
+        assert ["from factory"] == events(reopened.tail())
+
+
+class GatedStore(LogStore):
+    """A store whose writes wait for a gate: a stand-in for a slow disk."""
+
+    def __init__(self, inner: LogStore) -> None:
+        self.inner = inner
+        self.db = inner.db
+        self.gate = threading.Event()
+        self.entered = threading.Event()
+
+    def write(self, records: Sequence[tuple[bytes, Any]]) -> None:
+        self.entered.set()
+        self.gate.wait(30)
+        self.inner.write(records)
+
+
+def test_batch_writer_overflow_counts_drops_and_reports_them(store: LogStore) -> None:
+    """With the writer stuck, emit() still returns at once; the overflow is counted in
+    LOG_DROPPED and one summary line says how many were dropped."""
+    slow = GatedStore(store)
+    before = dropped()
+    writer = BatchWriter(slow, maxsize=5, batch_size=2)
+    try:
+        first = record("first")
+        writer.emit("operations", orjson.dumps(first), first)
+        assert slow.entered.wait(10)  # the writer holds "first" and waits on the gate
+        for i in range(100):
+            r = record(f"burst {i}")
+            writer.emit("operations", orjson.dumps(r), r)
+        lost = dropped() - before
+        assert 95 == lost  # five fit in the queue
+        slow.gate.set()
+        writer.flush()
+    finally:
+        slow.gate.set()
+        writer.close()
+    assert 95 == writer.dropped_total
+    assert 1 + 5 + 1 == store.count()
+    summary = store.search(LogQuery(stream="errors"))
+    assert ["dropped 95 log lines"] == events(summary)
+    assert ("warning", 95, "store") == (
+        summary[0]["level"],
+        summary[0]["dropped"],
+        summary[0]["sink"],
+    )
+
+
+class FailingStore(LogStore):
+    """A store that refuses every batch except summaries after it recovers."""
+
+    def __init__(self, inner: LogStore) -> None:
+        self.inner = inner
+        self.db = inner.db
+        self.failing = True
+
+    def write(self, records: Sequence[tuple[bytes, Any]]) -> None:
+        if self.failing:
+            raise OSError("disk full")
+        self.inner.write(records)
+
+
+def test_batch_writer_counts_a_refused_batch_as_dropped(store: LogStore) -> None:
+    """A batch the store refuses does not kill the writer: it is counted as dropped."""
+    failing = FailingStore(store)
+    before = dropped()
+    writer = BatchWriter(failing)
+    try:
+        r = record("lost")
+        writer.emit("operations", orjson.dumps(r), r)
+        writer.flush()
+        assert 1 == dropped() - before
+        failing.failing = False
+        r = record("kept")
+        writer.emit("operations", orjson.dumps(r), r)
+        writer.flush()
+    finally:
+        writer.close()
+    assert ["kept"] == events(store.search(LogQuery(stream="operations")))
+
+
+def test_emit_after_close_is_counted(store: LogStore) -> None:
+    """A line emitted after close() is dropped, but never silently."""
+    writer = BatchWriter(store)
+    writer.close()
+    before = dropped()
+    r = record("late")
+    writer.emit("operations", orjson.dumps(r), r)
+    assert 1 == dropped() - before
