@@ -216,7 +216,7 @@ EVENT_TYPES: dict[str, type[BaseEvent]] = {
 }
 
 # mypy cannot see that an Annotated union is a valid TypeAdapter argument.
-_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)  # type: ignore[arg-type]
+_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)  # type: ignore[arg-type, unused-ignore]
 
 
 def parse_event(data: bytes | str) -> Event:
