@@ -15,12 +15,9 @@ and wall time under Notion's rate limit.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import dataclasses
-import json
 import os
-import platform
 import re
 import shutil
 import statistics
@@ -34,7 +31,8 @@ from typing import Any
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
-from bench.sections import source_state, write_section
+from bench.harness import command_line, log, machine, publish, rerun, verdict
+from bench.sections import REPO, preamble, source_state, stamp
 from devfactory.config import Settings
 from devfactory.deploy.bound import minimum_calls
 from devfactory.deploy.desired import desired_workspace
@@ -44,14 +42,9 @@ from devfactory.notion.api import NotionAPI
 from devfactory.notion.target import NotionSession, resolve_target
 from devfactory.spec.model import Spec
 
-ROOT = Path(__file__).resolve().parents[1]
-EXAMPLE = ROOT / "examples" / "consulting" / "workspace.yaml"
+EXAMPLE = REPO / "examples" / "consulting" / "workspace.yaml"
 TOKEN = "ntn_devfactory_deploy_benchmark_token_0123456789"
 TYPES = ["rich_text", "date", "checkbox", "url", "email", "phone_number", "people", "files"]
-
-
-def log(message: str) -> None:
-    print(f"[bench] {message}", file=sys.stderr, flush=True)
 
 
 def generated_spec(databases: int, properties: int) -> dict[str, Any]:
@@ -131,16 +124,19 @@ class Server:
         raise RuntimeError("the local server did not start")
 
     def stop(self) -> None:
+        """Terminate the server and wait for it, so its port and file are free again."""
         self.proc.terminate()
         self.proc.communicate(timeout=30)
 
 
 def target_for(url: str, rate: float | None) -> Any:
+    """The deploy target for the local server at ``url``, paced at ``rate`` requests/s."""
     target = resolve_target(Settings(home=Path(), emulator_token=TOKEN), url)  # type: ignore[arg-type]
     return dataclasses.replace(target, rate=rate)
 
 
 async def timed_plan(ws: Any, target: Any, home: Path) -> tuple[float, int, int]:
+    """Seconds to plan ``ws`` against the state in ``home``, reads made, and calls planned."""
     state = StateFile(home, ws.workspace, ws.environment).load(target.label)
     async with NotionSession(target) as session:
         started = time.perf_counter()
@@ -149,6 +145,7 @@ async def timed_plan(ws: Any, target: Any, home: Path) -> tuple[float, int, int]
 
 
 async def baseline_reads(url: str, ids: list[str]) -> float:
+    """Seconds for the plan's reads with a bare httpx client: observing without planning."""
     headers = {"Authorization": f"Bearer {TOKEN}", "Notion-Version": "2025-09-03"}
     async with httpx.AsyncClient(base_url=url, headers=headers) as client:
         await client.get(f"/v1/data_sources/{ids[0]}")
@@ -159,6 +156,7 @@ async def baseline_reads(url: str, ids: list[str]) -> float:
 
 
 def plan_benchmark(work: Path, databases: int, properties: int, runs: int) -> dict[str, Any]:
+    """Measure 1: median plan time from empty and after an apply, and the baseline reads."""
     log(f"plan: generating {databases} × {properties}")
     ws = desired_workspace(Spec.model_validate(generated_spec(databases, properties)), "default")
     server = Server(work)
@@ -195,6 +193,8 @@ def plan_benchmark(work: Path, databases: int, properties: int, runs: int) -> di
 
 
 def example_benchmark(work: Path, rate: float | None) -> dict[str, Any]:
+    """Measures 2 and 3: apply examples/consulting (dev) from empty, at ``rate`` requests/s
+    when given, and count its calls against the lower bound."""
     _, ws = load_workspace(EXAMPLE, "dev")
     bound = minimum_calls(ws)
     extra = ("--rate-limit", str(rate), "--rate-burst", str(int(rate))) if rate else ()
@@ -224,55 +224,29 @@ def example_benchmark(work: Path, rate: float | None) -> dict[str, Any]:
     }
 
 
-def machine() -> dict[str, str]:
-    cpu = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {
-        "cpu": cpu,
-        "cores": str(os.cpu_count()),
-        "python": platform.python_version(),
-        "os": f"{platform.system()} {platform.release()}",
-    }
-
-
 def render(results: dict[str, Any], command: str) -> str:
+    """The deploy section of docs/benchmarks.md."""
     plan, calls, limited = results["plan"], results["calls"], results["rate_limited"]
     bound = calls["bound"]
-    ok = lambda cond: "**PASS**" if cond else "**MISS**"  # noqa: E731
     limit = 1.15 * limited["calls_total"] / 3
+    run = (
+        f"Run {stamp()} on {results['machine']['cpu']}, {results['machine']['cores']} cores, "
+        f"Python {results['machine']['python']}, source {results['source']}."
+    )
     lines = [
-        "# Benchmarks: the deploy engine",
-        "",
-        f"Run {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} on {results['machine']['cpu']}, "
-        f"{results['machine']['cores']} cores, Python {results['machine']['python']}, "
-        f"source {results['source']}.",
-        "",
-        "## Reproduce",
-        "",
-        "```sh",
-        command,
-        "```",
-        "",
-        "## Results",
-        "",
+        *preamble("Benchmarks: the deploy engine", run, command),
         "| measure | devfactory | baseline / bound | target | result |",
         "| --- | ---: | ---: | --- | --- |",
         f"| plan, {plan['databases']} databases × {plan['properties']} properties, after apply ({plan['steady_reads']} reads) "
-        f"| {plan['steady_seconds']:.2f} s | {plan['baseline_reads_seconds']:.2f} s (the same reads, bare httpx) | ≤ 2 s | {ok(plan['steady_seconds'] <= 2)} |",
+        f"| {plan['steady_seconds']:.2f} s | {plan['baseline_reads_seconds']:.2f} s (the same reads, bare httpx) | ≤ 2 s | {verdict(plan['steady_seconds'] <= 2)} |",
         f"| plan, same spec, from empty ({plan['empty_reads']} read, {plan['empty_steps']} calls planned) "
-        f"| {plan['empty_seconds']:.2f} s | — | ≤ 2 s | {ok(plan['empty_seconds'] <= 2)} |",
+        f"| {plan['empty_seconds']:.2f} s | — | ≤ 2 s | {verdict(plan['empty_seconds'] <= 2)} |",
         f"| calls, examples/consulting (dev) from empty | {calls['observe_reads']} read + {calls['steps_made']} writes "
         f"| {bound['discovery_reads']} read + {bound['writes']} writes (lower bound) | equal | "
-        f"{ok(calls['steps_made'] == bound['writes'] and calls['observe_reads'] == bound['discovery_reads'])} |",
+        f"{verdict(calls['steps_made'] == bound['writes'] and calls['observe_reads'] == bound['discovery_reads'])} |",
         f"| apply at 3 requests/s, examples/consulting (dev): wall time for {limited['calls_total']} calls "
         f"| {limited['wall_seconds']:.1f} s | {limited['calls_total'] / 3:.1f} s (calls / 3) | ≤ {limit:.1f} s (1.15 × calls / 3) | "
-        f"{ok(limited['wall_seconds'] <= limit)} |",
+        f"{verdict(limited['wall_seconds'] <= limit)} |",
         "",
         "### Details",
         "",
@@ -293,13 +267,8 @@ def render(results: dict[str, Any], command: str) -> str:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--quick", action="store_true", help="small sizes, no rate-limited run")
-    parser.add_argument(
-        "--write", type=Path, help="write the report section into this markdown file"
-    )
-    parser.add_argument("--json", type=Path, help="write the numbers as JSON")
-    args = parser.parse_args()
+    """Run the three measures and report; exit 0 (the targets are verdicts in the report)."""
+    args = command_line(__doc__, "small sizes, no rate-limited run").parse_args()
     databases, properties, runs = (20, 10, 2) if args.quick else (200, 40, 5)
     work = Path(tempfile.mkdtemp(prefix="devfactory-deploy-bench-"))
     try:
@@ -316,15 +285,8 @@ def main() -> int:
         log(f"rate-limited: {results['rate_limited']['wall_seconds']} s")
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    command = ".venv/bin/python bench/deploy.py --write docs/benchmarks.md   # = make bench"
-    report = render(results, command)
-    if args.write:
-        write_section(args.write, "deploy", report)
-        log(f"wrote {args.write}")
-    else:
-        print(report)
-    if args.json:
-        args.json.write_text(json.dumps(results, indent=2))
+    report = render(results, rerun("deploy.py", args.quick, "   # = make bench"))
+    publish(report, results, section="deploy", write=args.write, json_path=args.json)
     return 0
 
 

@@ -58,7 +58,8 @@ import httptools
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
-from bench.sections import source_state, write_section
+from bench.harness import command_line, log, machine, publish
+from bench.sections import reproduce, source_state
 
 T = TypeVar("T")
 M = TypeVar("M", "Load", "Latency")
@@ -328,8 +329,8 @@ class Latency:
     window: float = 0.0
 
     def pct(self, q: float) -> float:
-        ordered = sorted(self.samples)
-        return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))] if ordered else 0.0
+        """The ``q`` quantile (0 to 1) of the samples, in seconds (0 when there are none)."""
+        return _pct(sorted(self.samples), q)
 
 
 async def _sequential(port: int, raw: bytes, warmup: int, runs: int, pid: int) -> Latency:
@@ -905,18 +906,14 @@ def _version(dist: str) -> str:
         return "not installed"
 
 
-def machine() -> dict[str, str]:
-    model = "unknown"
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
+def server_machine() -> dict[str, str]:
+    """The machine (see :func:`bench.harness.machine`) plus what bounds an HTTP server on it:
+    the cores this process may use, the Python implementation, and the versions of the HTTP
+    stack and storage libraries."""
     usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     return {
-        "cpu": model,
+        **machine(),
         "cores": f"{os.cpu_count()} ({usable} usable by this process)",
-        "os": f"{platform.system()} {platform.release()}",
         "python": f"{platform.python_implementation()} {platform.python_version()}",
         "uvicorn": _version("uvicorn"),
         "uvloop": _version("uvloop"),
@@ -1013,7 +1010,7 @@ def render(
     started: dt.datetime,
     source: str,
 ) -> str:
-    info = machine()
+    info = server_machine()
     out: list[str] = []
     add = out.append
     add("# Benchmarks: the local Notion server")
@@ -1029,12 +1026,7 @@ def render(
             "that the benchmark works; they say nothing about performance."
         )
     add("")
-    add("## Reproduce")
-    add("")
-    add("```sh")
-    add(command)
-    add("```")
-    add("")
+    out += reproduce(command)
     add(f"Run {started:%Y-%m-%d %H:%M} UTC, source {source}.")
     add("")
     add("## Machine")
@@ -1237,6 +1229,7 @@ def _diagnosis(prof: Profile) -> str:
 
 
 def _pct(ordered: list[float], q: float) -> float:
+    """The ``q`` quantile of the sorted ``ordered``, by the nearest rank between its ends."""
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))] if ordered else 0.0
 
 
@@ -1271,7 +1264,7 @@ def as_json(plan: Plan, fixture: Fixture, ours: Results, base: Results) -> dict[
         },
         "misses": misses(ours),
         "other_cpu_max": max(_other_cpu(ours), _other_cpu(base)),
-        "machine": machine(),
+        "machine": server_machine(),
     }
 
 
@@ -1307,12 +1300,10 @@ def _workdir(keep: bool) -> Iterator[Path]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        description="Benchmark the local Notion server against a bare uvicorn + Starlette app."
+    parser = command_line(
+        "Benchmark the local Notion server against a bare uvicorn + Starlette app.",
+        "smoke run: small data, short phases",
     )
-    parser.add_argument("--quick", action="store_true", help="smoke run: small data, short phases")
-    parser.add_argument("--write", type=Path, metavar="PATH", help="write the report (markdown)")
-    parser.add_argument("--json", type=Path, metavar="PATH", help="write the numbers as JSON")
     parser.add_argument("--rows", type=int, help="rows in the queried data source")
     parser.add_argument("--duration", type=float, help="measured seconds per load phase")
     parser.add_argument("--connections", type=int, default=8, help="concurrent connections")
@@ -1346,10 +1337,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("--rows must be at least 3")
     started = dt.datetime.now(dt.UTC)
     source = source_state()
-
-    def log(message: str) -> None:
-        print(message, file=sys.stderr, flush=True)
-
     busy = wait_quiet(args.wait_quiet, log)
     if busy > QUIET_CPU:
         log(f"warning: other processes keep {busy:.0%} of a core busy; results will be skewed")
@@ -1414,13 +1401,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         ]
     )
     report = render(plan, fixture, ours, base, profiles, command, started, source)
-    if args.write:
-        write_section(args.write, "emulator", report)
-        log(f"wrote {args.write}")
-    else:
-        print(report)
-    if args.json:
-        args.json.write_text(json.dumps(as_json(plan, fixture, ours, base), indent=2))
+    numbers = as_json(plan, fixture, ours, base)
+    publish(report, numbers, section="emulator", write=args.write, json_path=args.json)
     errors = ours.create.errors + ours.retrieve.errors + base.create.errors + base.retrieve.errors
     errors += sum(lat.errors for r in (ours, base) for lat in r.queries.values())
     if errors:

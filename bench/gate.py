@@ -14,14 +14,12 @@
 
 from __future__ import annotations
 
-import argparse
 import fnmatch
-import json
-import platform
 import statistics
 import sys
 import time
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -31,84 +29,67 @@ import yaml
 # package ``bench`` imports and no module in bench/ can shadow the standard library.
 sys.path.pop(0)
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from bench.sections import source_state, write_section
+from bench.harness import command_line, log, machine, percentile, publish, rerun, verdict
+from bench.sections import REPO, block, preamble, source_state, splice, stamp
 from devfactory.gate.decide import Gate, decide
 from devfactory.gate.policy import Policy, ToolCall, load_policy
 from devfactory.gate.signals import BUILTIN_SIGNALS
 
-ROOT = Path(__file__).resolve().parents[1]
-CASES = ROOT / "tests" / "data" / "gate_cases.yaml"
-POLICY = ROOT / "examples" / "policy.yaml"
+CASES = REPO / "tests" / "data" / "gate_cases.yaml"
+POLICY = REPO / "examples" / "policy.yaml"
 TARGET_P50_US = 50.0
 
 
-def machine() -> dict[str, str]:
-    cpu = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {"cpu": cpu, "python": platform.python_version()}
-
-
 def load_cases() -> list[dict[str, Any]]:
+    """The labelled cases the gate is timed on and evaluated against."""
     cases: list[dict[str, Any]] = yaml.safe_load(CASES.read_text())["cases"]
     return cases
 
 
-def percentiles(samples: list[int]) -> dict[str, float]:
-    samples.sort()
-    n = len(samples)
-    return {
-        "p50_us": samples[n // 2] / 1000,
-        "p95_us": samples[int(n * 0.95)] / 1000,
-        "mean_us": statistics.fmean(samples) / 1000,
-        "n": n,
-    }
-
-
-def time_decisions(calls: list[ToolCall], policy: Policy, total: int) -> dict[str, float]:
-    clock = time.perf_counter_ns
-    samples: list[int] = []
-    rounds = max(1, -(-total // len(calls)))
-    for _ in range(rounds):
-        for call in calls:
-            start = clock()
-            decide(call, policy)
-            samples.append(clock() - start)
-    return percentiles(samples)
-
-
-def time_gate_check(calls: list[ToolCall], policy: Policy, total: int) -> dict[str, float]:
-    gate = Gate(policy, signals=BUILTIN_SIGNALS)  # no store, logs unconfigured
+def time_each(
+    check: Callable[[ToolCall], object], calls: list[ToolCall], total: int
+) -> dict[str, float]:
+    """p50, p95 and mean µs of ``check(call)`` over ``calls``, repeated in whole rounds to
+    at least ``total`` timings; each call is timed alone, so the figures are per decision."""
     clock = time.perf_counter_ns
     samples: list[int] = []
     for _ in range(max(1, -(-total // len(calls)))):
         for call in calls:
             start = clock()
-            gate.check(call)
+            check(call)
             samples.append(clock() - start)
-    return percentiles(samples)
+    return {
+        "p50_us": percentile(samples, 0.5) / 1000,
+        "p95_us": percentile(samples, 0.95) / 1000,
+        "mean_us": statistics.fmean(samples) / 1000,
+        "n": len(samples),
+    }
+
+
+def time_decisions(calls: list[ToolCall], policy: Policy, total: int) -> dict[str, float]:
+    """The gate's decision function alone: policy, signals and decision table."""
+    return time_each(lambda call: decide(call, policy), calls, total)
+
+
+def time_gate_check(calls: list[ToolCall], policy: Policy, total: int) -> dict[str, float]:
+    """``Gate.check`` as a caller meets it: the decision plus metrics and the log call."""
+    gate = Gate(policy, signals=BUILTIN_SIGNALS)  # no store, logs unconfigured
+    return time_each(gate.check, calls, total)
 
 
 def time_baseline(calls: list[ToolCall], policy: Policy, total: int) -> dict[str, float]:
     """The naive matcher: fnmatch every glob of every rule against the tool name."""
     globs = [(rule, pattern) for rule in policy.rules for pattern in rule.tools]
-    clock = time.perf_counter_ns
-    samples: list[int] = []
-    for _ in range(max(1, -(-total // len(calls)))):
-        for call in calls:
-            start = clock()
-            matched = [rule for rule, pattern in globs if fnmatch.fnmatchcase(call.tool, pattern)]
-            _ = matched
-            samples.append(clock() - start)
-    return percentiles(samples)
+
+    def naive(call: ToolCall) -> object:
+        return [rule for rule, pattern in globs if fnmatch.fnmatchcase(call.tool, pattern)]
+
+    return time_each(naive, calls, total)
 
 
 def evaluate(cases: list[dict[str, Any]], policy: Policy) -> dict[str, Any]:
+    """Recall on must-halt cases, false halts on allow-labelled ones, accuracy, and the
+    confusion by category: how well the gate's decisions match the labels."""
     matrix: dict[str, Counter[str]] = defaultdict(Counter)
     misses: list[dict[str, str]] = []
     must = stopped = allowed = false_halts = correct = 0
@@ -145,6 +126,7 @@ def evaluate(cases: list[dict[str, Any]], policy: Policy) -> dict[str, Any]:
 
 
 def render_eval(ev: dict[str, Any]) -> str:
+    """The evaluation as markdown, for docs/gate.md."""
     lines = [
         f"{ev['cases']} labelled cases (`tests/data/gate_cases.yaml`) against `examples/policy.yaml`; "
         f"regenerate with `.venv/bin/python bench/gate.py --eval-doc docs/gate.md`.",
@@ -173,22 +155,15 @@ def render_eval(ev: dict[str, Any]) -> str:
 
 
 def render(results: dict[str, Any], command: str) -> str:
+    """The gate section of docs/benchmarks.md."""
     d, g, b, ev = results["decide"], results["gate_check"], results["baseline"], results["eval"]
-    ok = "**PASS**" if d["p50_us"] <= TARGET_P50_US else "**MISS**"
+    ok = verdict(d["p50_us"] <= TARGET_P50_US)
+    run = (
+        f"Run {stamp()} on {results['machine']['cpu']}, Python {results['machine']['python']}, "
+        f"source {results['source']}."
+    )
     lines = [
-        "# Gate decision",
-        "",
-        f"Run {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} on {results['machine']['cpu']}, "
-        f"Python {results['machine']['python']}, source {results['source']}.",
-        "",
-        "## Reproduce",
-        "",
-        "```sh",
-        command,
-        "```",
-        "",
-        "## Results",
-        "",
+        *preamble("Gate decision", run, command),
         "| measure | p50 | p95 | decisions | target | result |",
         "| --- | ---: | ---: | ---: | --- | --- |",
         f"| `decide(call, policy)`: policy + 8 signals + table | {d['p50_us']:.1f} µs | {d['p95_us']:.1f} µs | "
@@ -205,25 +180,17 @@ def render(results: dict[str, Any], command: str) -> str:
 
 
 def write_eval_doc(path: Path, markdown: str) -> None:
-    start, end = "<!-- gate-eval:start -->", "<!-- gate-eval:end -->"
-    block = f"{start}\n{markdown.strip()}\n{end}"
+    """Replace the gate-eval block of ``path`` (or add it under an 'Evaluation' heading)."""
     text = path.read_text() if path.exists() else ""
-    if start in text and end in text:
-        before, rest = text.split(start, 1)
-        _, after = rest.split(end, 1)
-        text = before + block + after
-    else:
-        text = text.rstrip("\n") + "\n\n## Evaluation\n\n" + block + "\n"
-    path.write_text(text)
+    spliced = splice(text, "gate-eval", markdown)
+    if spliced is None:
+        spliced = text.rstrip("\n") + "\n\n## Evaluation\n\n" + block("gate-eval", markdown)
+    path.write_text(spliced)
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--quick", action="store_true", help="10,000 decisions instead of 100,000")
-    parser.add_argument(
-        "--write", type=Path, help="write the report section into this markdown file"
-    )
-    parser.add_argument("--json", type=Path, help="write the numbers as JSON")
+    """Evaluate, time, and report; exit 0 (the targets are verdicts in the report)."""
+    parser = command_line(__doc__, "10,000 decisions instead of 100,000")
     parser.add_argument(
         "--eval-doc", type=Path, help="write the evaluation into this markdown file"
     )
@@ -233,7 +200,7 @@ def main() -> int:
     ev = evaluate(cases, policy)
     if args.eval_doc:
         write_eval_doc(args.eval_doc, render_eval(ev))
-        print(f"[bench] wrote the evaluation to {args.eval_doc}", file=sys.stderr)
+        log(f"wrote the evaluation to {args.eval_doc}")
         if not (args.write or args.json):
             return 0
     calls = [ToolCall.from_dict(c["call"]) for c in cases]
@@ -248,15 +215,8 @@ def main() -> int:
         "baseline": time_baseline(calls, policy, total),
         "eval": ev,
     }
-    command = ".venv/bin/python bench/gate.py --write docs/benchmarks.md"
-    report = render(results, command)
-    if args.write:
-        write_section(args.write, "gate", report)
-        print(f"[bench] wrote {args.write}", file=sys.stderr)
-    else:
-        print(report)
-    if args.json:
-        args.json.write_text(json.dumps(results, indent=2))
+    report = render(results, rerun("gate.py", args.quick))
+    publish(report, results, section="gate", write=args.write, json_path=args.json)
     return 0
 
 

@@ -21,33 +21,28 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-# This file is named like the stdlib module: drop its directory from the path before
-# anything imports ``logging``.
-_HERE = Path(__file__).resolve().parent
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
-sys.path.insert(0, str(_HERE.parent))  # run as a script from anywhere
+# Run as a script from anywhere: the repository root replaces bench/ on the path before
+# anything imports ``logging``, so the package ``bench`` imports and no module in bench/ can
+# shadow the standard library.
+sys.path.pop(0)
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import argparse  # noqa: E402
-import json  # noqa: E402
-import os  # noqa: E402
-import shutil  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
-from collections.abc import Callable, Mapping  # noqa: E402
-from typing import Any  # noqa: E402
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
 
-import orjson  # noqa: E402
-import structlog  # noqa: E402
+import orjson
+import structlog
 
-from bench.sections import source_state, write_section  # noqa: E402
-from devfactory.obs import log as dflog  # noqa: E402
-from devfactory.obs import redact  # noqa: E402
+from bench.harness import command_line, log, publish, rerun, verdict
+from bench.sections import preamble, source_state, stamp
+from devfactory.obs import log as dflog
+from devfactory.obs import redact
 
 TARGET = 1.5
-
-
-def log(message: str) -> None:
-    print(f"[bench] {message}", file=sys.stderr, flush=True)
 
 
 class NullSink:
@@ -76,6 +71,7 @@ def best_of(runs: int, calls: int, call: Callable[[], None], after: Callable[[],
 
 
 def bare_structlog(runs: int, calls: int) -> dict[str, float]:
+    """Pipeline a: structlog in its documented fast configuration, the bar to measure against."""
     with open(os.devnull, "wb") as devnull:  # noqa: PTH123 - a binary file object for BytesLogger
         logger = structlog.wrap_logger(
             structlog.BytesLogger(devnull),
@@ -105,6 +101,8 @@ def bare_structlog(runs: int, calls: int) -> dict[str, float]:
 
 
 def devfactory(runs: int, calls: int, work: Path, extra_sink: bool) -> dict[str, float]:
+    """Pipelines b and c: devfactory's logging as production runs it (operation, redaction,
+    FileSink under ``work``), with one more no-op sink when ``extra_sink``."""
     file_sink = dflog.FileSink(work / "logs")
     sinks = (file_sink, NullSink()) if extra_sink else (file_sink,)
     redact.register_secret("ntn_bench_secret_0123456789")
@@ -133,24 +131,16 @@ def devfactory(runs: int, calls: int, work: Path, extra_sink: bool) -> dict[str,
 
 
 def render(results: dict[str, Any], command: str) -> str:
+    """The logging section of docs/benchmarks.md."""
     bare, ours, extra = results["bare"], results["devfactory"], results["extra_sink"]
     ratio = ours["call_us"] / bare["call_us"]
-    verdict = "**PASS**" if ratio <= TARGET else "**MISS**"
+    run = (
+        f"Run {stamp()}, Python {sys.version.split()[0]}, structlog {structlog.__version__}, "
+        f"orjson {orjson.__version__}, source {results['source']}; {results['calls']:,} calls, "
+        f"best of {results['runs']} runs."
+    )
     lines = [
-        "# Log call cost",
-        "",
-        f"Run {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, Python "
-        f"{sys.version.split()[0]}, structlog {structlog.__version__}, orjson {orjson.__version__}, "
-        f"source {results['source']}; {results['calls']:,} calls, best of {results['runs']} runs.",
-        "",
-        "## Reproduce",
-        "",
-        "```sh",
-        command,
-        "```",
-        "",
-        "## Results",
-        "",
+        *preamble("Log call cost", run, command),
         "| pipeline | µs per call | µs per filtered call | ratio to bare structlog |",
         "| --- | ---: | ---: | ---: |",
         f"| a. bare structlog (orjson, BytesLogger to /dev/null, op id via contextvars) "
@@ -160,7 +150,7 @@ def render(results: dict[str, Any], command: str) -> str:
         f"| c. b + one more (no-op) sink | {extra['call_us']:.2f} | {extra['filtered_us']:.2f} "
         f"| {extra['call_us'] / bare['call_us']:.2f} |",
         "",
-        f"Target: b / a ≤ {TARGET} — {verdict} ({ratio:.2f}).",
+        f"Target: b / a ≤ {TARGET} — {verdict(ratio <= TARGET)} ({ratio:.2f}).",
         "",
         'The call: `log.info("tool call", tool="notion.pages.create", target="page 1234")`. '
         "A devfactory line as written:",
@@ -173,13 +163,8 @@ def render(results: dict[str, Any], command: str) -> str:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--quick", action="store_true", help="5,000 calls, one run")
-    parser.add_argument(
-        "--write", type=Path, help="write the report section into this markdown file"
-    )
-    parser.add_argument("--json", type=Path, help="write the numbers as JSON")
-    args = parser.parse_args()
+    """Time the three pipelines and report; exit 0 (the target is a verdict in the report)."""
+    args = command_line(__doc__, "5,000 calls, one run").parse_args()
     calls, runs = (5_000, 1) if args.quick else (50_000, 5)
     work = Path(tempfile.mkdtemp(prefix="devfactory-log-bench-"))
     try:
@@ -194,15 +179,8 @@ def main() -> int:
         shutil.rmtree(work, ignore_errors=True)
     results["ratio"] = results["devfactory"]["call_us"] / results["bare"]["call_us"]
     results["target"] = TARGET
-    command = ".venv/bin/python bench/log_cost.py --write docs/benchmarks.md"
-    report = render(results, command)
-    if args.write:
-        write_section(args.write, "logging", report)
-        log(f"wrote {args.write}")
-    else:
-        print(report)
-    if args.json:
-        args.json.write_text(json.dumps(results, indent=2))
+    report = render(results, rerun("log_cost.py", args.quick))
+    publish(report, results, section="logging", write=args.write, json_path=args.json)
     return 0
 
 

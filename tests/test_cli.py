@@ -19,6 +19,9 @@ runner = CliRunner()
 BIN = Path(sys.executable).parent / "devfactory"
 
 
+_EARLY: dict[int, str] = {}  # what each server printed up to its "listening on" line
+
+
 def start_serve(*args: str, env: dict[str, str] | None = None) -> tuple[subprocess.Popen[str], str]:
     proc = subprocess.Popen(
         [str(BIN), "notion", "serve", "--port", "0", *args],
@@ -35,6 +38,7 @@ def start_serve(*args: str, env: dict[str, str] | None = None) -> tuple[subproce
         seen += line
         match = re.search(r"listening on (http://\S+)", line)
         if match:
+            _EARLY[proc.pid] = seen
             return proc, match.group(1)
         if proc.poll() is not None:
             break
@@ -43,9 +47,11 @@ def start_serve(*args: str, env: dict[str, str] | None = None) -> tuple[subproce
 
 
 def stop(proc: subprocess.Popen[str]) -> str:
+    """Stop the server; everything it printed, from its first line (stdout and stderr
+    interleave in either order, so the token may come before or after the URL)."""
     proc.terminate()
     out, _ = proc.communicate(timeout=10)
-    return out
+    return _EARLY.pop(proc.pid, "") + out
 
 
 class TestServe:
@@ -70,7 +76,8 @@ class TestServe:
         db = tmp_path / "n.db"
         proc, url = start_serve("--db", str(db))
         try:
-            time.sleep(0.2)
+            # Serving (signal handlers installed) before it is stopped: no token, refused.
+            assert httpx.get(f"{url}/v1/users/me", timeout=30).status_code in (400, 401)
         finally:
             out = stop(proc)
         token = re.search(r"token\s+(ntn_\w+)", out)

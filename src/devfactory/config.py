@@ -61,6 +61,11 @@ class Settings(BaseSettings):
         description="Redis for the shared rate limiter and event bus (redis://127.0.0.1:6379/0); "
         "unset means in-process only.",
     )
+    policy: Path | None = Field(
+        default=None,
+        description="The confidence gate's policy file (YAML, docs/gate.md); unset means the "
+        "built-in defaults, under which destructive actions wait for approval.",
+    )
     log_level: str = Field(default="info", description="Lowest level written to the log sinks.")
     log_console: bool = Field(default=False, description="Also write log lines (JSON) to stderr.")
     redact: list[str] = Field(

@@ -97,15 +97,23 @@ class FormulaError(UserError):
         self.position = position
 
 
-class SpecError(UserError):
-    """A workspace spec is invalid; ``issues`` holds every problem found, each with its place.
+class FileIssuesError(UserError):
+    """A file devfactory reads is invalid; ``issues`` holds every problem, each with its place.
 
-    ``str()`` lists them one per line as ``file:line:col: message (hint)``.
+    ``str()`` lists them one per line as ``file:line:col: message — hint``.
     """
+
+    what = "file"
 
     def __init__(self, issues: list[Any]) -> None:
         self.issues = list(issues)
-        super().__init__("\n".join(str(issue) for issue in self.issues) or "invalid spec")
+        super().__init__("\n".join(str(issue) for issue in self.issues) or f"invalid {self.what}")
+
+
+class SpecError(FileIssuesError):
+    """A workspace spec is invalid (every problem, each at file:line:col)."""
+
+    what = "spec"
 
 
 class StateLockedError(UserError):
@@ -120,15 +128,16 @@ class TargetError(UserError):
     """The Notion target cannot do what the spec needs (e.g. no parent page on real Notion)."""
 
 
-class PolicyError(UserError):
-    """A gate policy file is invalid; ``issues`` holds every problem, each with its place.
+class PolicyError(FileIssuesError):
+    """A gate policy file is invalid (every problem, each at file:line:col)."""
 
-    ``str()`` lists them one per line as ``file:line:col: message — hint``.
-    """
+    what = "policy"
 
-    def __init__(self, issues: list[Any]) -> None:
-        self.issues = list(issues)
-        super().__init__("\n".join(str(issue) for issue in self.issues) or "invalid policy")
+
+class GatewayConfigError(FileIssuesError):
+    """A gateway configuration file is invalid (every problem, each at file:line:col)."""
+
+    what = "gateway configuration"
 
 
 class ApprovalError(UserError):

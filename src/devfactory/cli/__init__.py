@@ -8,6 +8,7 @@ traceback.
 from __future__ import annotations
 
 import sys
+from functools import partial
 
 import typer
 from rich.console import Console
@@ -15,7 +16,10 @@ from rich.markup import escape
 
 from devfactory import __version__
 from devfactory.cli import approvals, backup, deploy, logs, notion
-from devfactory.errors import DevfactoryError, SpecError, UserError
+from devfactory.config import load_settings
+from devfactory.errors import ConfigError, DevfactoryError, FileIssuesError, UserError
+from devfactory.obs import log
+from devfactory.obs.logstore import BatchWriter, open_store
 
 __all__ = ["app", "main"]
 
@@ -40,13 +44,37 @@ def _version(value: bool) -> None:
         raise typer.Exit()
 
 
+# Commands that act or review: their log lines go to $DEVFACTORY_HOME/logs and the store.
+# The others (validate, logs, the local server, ...) leave no files behind.
+LOGGED = frozenset({"plan", "apply", "verify", "import", "backup", "restore", "approvals", "state"})
+
+
+def start_logging(ctx: typer.Context) -> None:
+    """Configure the sinks from the settings for this invocation; close them when it ends.
+
+    The log store is best effort: when it cannot be opened the lines still reach the JSONL
+    files and a warning says why, so an unreachable database never blocks a deploy's logs.
+    """
+    settings = load_settings()
+    sinks: list[log.Sink] = []
+    try:
+        sinks.append(BatchWriter(partial(open_store, settings.store_url)))
+    except ConfigError as exc:
+        _err.print(f"[yellow]warning:[/yellow] logging to files only: {escape(str(exc))}")
+    log.configure_from_settings(settings, extra_sinks=sinks)
+    ctx.call_on_close(log.shutdown)
+
+
 @app.callback()
 def _root(
+    ctx: typer.Context,
     version: bool = typer.Option(
         False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
     ),
 ) -> None:
     """devfactory: Notion as code, safely, offline first."""
+    if ctx.invoked_subcommand in LOGGED:
+        start_logging(ctx)
 
 
 def main() -> None:
@@ -57,11 +85,11 @@ def main() -> None:
     """
     try:
         app()
-    except SpecError as exc:
+    except FileIssuesError as exc:
         for issue in exc.issues:
             _err.print(escape(str(issue)), soft_wrap=True, highlight=False)
         n = len(exc.issues)
-        _err.print(f"[red]error:[/red] the spec has {n} problem{'s' if n != 1 else ''}")
+        _err.print(f"[red]error:[/red] the {exc.what} has {n} problem{'s' if n != 1 else ''}")
         sys.exit(1)
     except UserError as exc:
         _err.print(f"[red]error:[/red] {escape(str(exc))}")

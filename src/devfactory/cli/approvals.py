@@ -65,16 +65,23 @@ def list_command(
             _when(item.expires_at),
             escape(str(reasons[-1])),
         )
-    out.print(table)
     if not items:
         out.print("no approvals" + (f" with status {status}" if status else ""))
+        return
+    out.print(table)
 
 
 @app.command("show")
-def show(ident: str = typer.Argument(..., metavar="ID", help="Approval id (apr_...).")) -> None:
+def show(
+    ident: str = typer.Argument(..., metavar="ID", help="Approval id (apr_...)."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+) -> None:
     """Show one approval: the call (argument values included), the decision and the review."""
     with Database(load_settings().store_url) as db:
         item = Approvals(db).get(ident)
+    if as_json:
+        typer.echo(json.dumps(item.to_dict(), indent=2, default=str))
+        return
     _print(item)
 
 

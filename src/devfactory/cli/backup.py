@@ -26,6 +26,7 @@ from devfactory.deploy.restore import RestoreResult, restore_backup
 from devfactory.errors import UserError
 from devfactory.notion.api import NotionAPI
 from devfactory.notion.target import NotionSession, resolve_target
+from devfactory.obs.log import operation
 
 __all__ = ["register"]
 
@@ -112,5 +113,5 @@ def restore(
 
 def register(app: typer.Typer) -> None:
     """Add ``backup`` and ``restore`` to the root app."""
-    app.command("backup")(backup)
-    app.command("restore")(restore)
+    app.command("backup")(operation("deploy.backup")(backup))
+    app.command("restore")(operation("deploy.restore")(restore))

@@ -44,8 +44,10 @@ from devfactory.deploy.render import render_plan
 from devfactory.deploy.state import State, StateFile
 from devfactory.errors import PlanError, UserError
 from devfactory.executor import Executor, TaskRegistry
+from devfactory.gate import gate_for
 from devfactory.notion.api import NotionAPI
 from devfactory.notion.target import NotionSession, resolve_target
+from devfactory.obs.log import operation
 
 __all__ = ["register"]
 
@@ -184,8 +186,10 @@ def apply(
         on_step=on_step,
         backup=backup,
     )
-    # Every call of the apply is kept in the task registry of the store (docs/executor.md).
+    # Every call of the apply is kept in the task registry of the store (docs/executor.md);
+    # destructive changes pass the confidence gate, whose approvals live there too.
     store = Database(settings.store_url)
+    options.gate = gate_for(settings, store)
     registry = TaskRegistry(store)
     api = NotionAPI(Executor(registry=registry))
     try:
@@ -409,10 +413,11 @@ def state_unlock(
 def register(app: typer.Typer) -> None:
     """Add the deploy commands to the root app."""
     app.command("validate")(validate)
-    app.command("plan")(plan)
-    app.command("apply")(apply)
-    app.command("verify")(verify)
-    app.command("import")(import_command)
+    # Each run is one operation: its log lines (Notion calls, gate, tasks) share its id.
+    app.command("plan")(operation("deploy.plan")(plan))
+    app.command("apply")(operation("deploy.apply")(apply))
+    app.command("verify")(operation("deploy.verify")(verify))
+    app.command("import")(operation("deploy.import")(import_command))
     app.add_typer(state_app, name="state")
 
 

@@ -17,11 +17,13 @@ from typing import Any
 
 from devfactory.deploy.apply import StepRunner, adopt
 from devfactory.deploy.desired import DesiredWorkspace, desired_workspace
+from devfactory.deploy.guard import consume, screen
 from devfactory.deploy.observe import Observation, observe, row_title
 from devfactory.deploy.plan import Plan, Step, make_plan
 from devfactory.deploy.report import ApplyReport, write_report
 from devfactory.deploy.state import State, StateFile
 from devfactory.errors import DevfactoryError, PlanError
+from devfactory.gate.decide import Gate
 from devfactory.notion.api import Idempotency, NotionAPI
 from devfactory.notion.target import NotionSession, Target
 from devfactory.spec.model import Spec
@@ -111,18 +113,8 @@ class ApplyOptions:
     show_plan: Callable[[Plan], None] | None = None
     on_step: Callable[[int, int, Step], None] | None = None
     backup: Callable[[Plan, State, NotionSession, NotionAPI], Awaitable[list[str]]] | None = None
-
-
-def _check_destroy(plan: Plan, allow_destroy: bool) -> None:
-    if plan.refused:
-        raise PlanError("refused: " + "; ".join(plan.refused))
-    destructive = plan.destructive
-    if destructive and not allow_destroy:
-        listed = "\n".join(f"  {c.symbol} {c.address}: {c.summary}" for c in destructive)
-        raise PlanError(
-            f"the plan has {len(destructive)} destructive change(s); run with --allow-destroy to make them "
-            f"(a backup is taken first):\n{listed}"
-        )
+    gate: Gate | None = None
+    """Decides on destructive changes without ``allow_destroy`` (None: they are refused)."""
 
 
 async def apply_workspace(
@@ -172,7 +164,13 @@ async def apply_workspace(
             report.calls_planned = len(plan.steps)
             if options.show_plan is not None:
                 options.show_plan(plan)
-            _check_destroy(plan, options.allow_destroy)
+            passed = screen(
+                plan,
+                target.label,
+                options.gate,
+                allow_destroy=options.allow_destroy,
+                has_backup=options.backup is not None,
+            )
             adopt(plan, state)
             if plan.empty:
                 state.last_applied_hash = ws.spec_hash
@@ -184,6 +182,7 @@ async def apply_workspace(
                 and not options.confirm(plan)
             ):
                 raise PlanError("apply cancelled")
+            consume(options.gate, passed)
             if plan.destructive and options.backup is not None:
                 report.backups = await options.backup(plan, state, session, api)
             state_file.save(state)

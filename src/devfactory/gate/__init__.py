@@ -11,10 +11,16 @@ Example::
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from devfactory.gate.approvals import Approval, Approvals
 from devfactory.gate.decide import Decision, Gate, decide
 from devfactory.gate.policy import Assessment, Defaults, Policy, Rule, ToolCall, load_policy
 from devfactory.gate.signals import BUILTIN_SIGNALS, Signal, discover_signals
+
+if TYPE_CHECKING:
+    from devfactory.config import Settings
+    from devfactory.db import Database
 
 __all__ = [
     "BUILTIN_SIGNALS",
@@ -30,5 +36,12 @@ __all__ = [
     "ToolCall",
     "decide",
     "discover_signals",
+    "gate_for",
     "load_policy",
 ]
+
+
+def gate_for(settings: Settings, db: Database) -> Gate:
+    """The gate of this process: ``settings.policy`` (or the defaults), approvals in ``db``."""
+    policy = load_policy(settings.policy) if settings.policy is not None else Policy()
+    return Gate(policy, approvals=Approvals(db))

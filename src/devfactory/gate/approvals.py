@@ -167,6 +167,16 @@ class Approvals:
             )
         return [_row(r) for r in rows]
 
+    def find(self, fingerprint: str, status: Status) -> Approval | None:
+        """The newest live record in ``status`` for the call with ``fingerprint``, if any."""
+        self.expire()
+        rows = self.db.execute(
+            f"SELECT {_COLUMNS} FROM approvals WHERE fingerprint = ? AND status = ? "
+            "ORDER BY created_at DESC LIMIT 1",
+            (fingerprint, status),
+        )
+        return _row(rows[0]) if rows else None
+
     def approve(self, ident: str, reviewer: str, note: str | None = None) -> Approval:
         """Approve a pending call; :class:`ApprovalError` if unknown, reviewed or expired."""
         return self._review(_normal(ident), "approved", reviewer, note)
