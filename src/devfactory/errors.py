@@ -144,6 +144,14 @@ class ApprovalError(UserError):
     """An approval cannot be reviewed or used: unknown id, already reviewed, or expired."""
 
 
+class InvalidEventError(DevfactoryError, ValueError):
+    """Data that is not a valid event: not JSON, an unknown ``type``, or a wrong field."""
+
+
+class EventBusError(DevfactoryError):
+    """The event bus cannot take or deliver events (Redis unreachable, bus closed)."""
+
+
 class InternalError(DevfactoryError):
     """A bug: an invariant of devfactory itself does not hold."""
 

@@ -29,7 +29,6 @@ import enum
 import hashlib
 import random
 import time
-import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
@@ -317,7 +316,10 @@ class Executor:
         :class:`~devfactory.errors.TransientNotionError` naming the last failure when the
         attempts or the budget of waiting run out.
         """
-        task = Task(uuid.uuid4().hex, label, kind, "running", started_at=time.time())
+        # A random 128-bit id from the PRNG: os.urandom (uuid4) costs ~0.3 ms on some VMs.
+        task = Task(
+            f"{random.getrandbits(128):032x}", label, kind, "running", started_at=time.time()
+        )
         task.operation_id = current_operation_id()
         started = self.clock.now()
         try:

@@ -442,3 +442,12 @@ def test_cancelled_operation_is_a_warning(memory: log.MemorySink) -> None:
         finished["error_type"],
     )
     assert sys.exc_info() == (None, None, None)
+
+
+def test_quiet_operation_writes_only_its_callers_lines(memory: log.MemorySink) -> None:
+    """quiet=True: no started/finished lines, but every line inside carries the id."""
+    with log.operation("mcp.call", quiet=True) as op:
+        log.get_logger("gateway", stream="audit").info("mcp.call", tool="x")
+    records = memory.records()
+    assert ["mcp.call"] == [r["event"] for r in records]
+    assert op.id == records[0]["operation_id"]

@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from devfactory import __version__
-from devfactory.cli import approvals, backup, deploy, logs, notion
+from devfactory.cli import approvals, backup, deploy, gateway, logs, mcp, notion
 from devfactory.config import load_settings
 from devfactory.errors import ConfigError, DevfactoryError, FileIssuesError, UserError
 from devfactory.obs import log
@@ -31,9 +31,11 @@ app = typer.Typer(
 )
 app.add_typer(notion.app, name="notion")
 app.add_typer(logs.app, name="logs")
+app.add_typer(mcp.app, name="mcp")
 deploy.register(app)
 backup.register(app)
 approvals.register(app)
+gateway.register(app)
 
 _err = Console(stderr=True)
 
@@ -46,7 +48,9 @@ def _version(value: bool) -> None:
 
 # Commands that act or review: their log lines go to $DEVFACTORY_HOME/logs and the store.
 # The others (validate, logs, the local server, ...) leave no files behind.
-LOGGED = frozenset({"plan", "apply", "verify", "import", "backup", "restore", "approvals", "state"})
+LOGGED = frozenset(
+    {"plan", "apply", "verify", "import", "backup", "restore", "approvals", "state", "gateway"}
+)
 
 
 def start_logging(ctx: typer.Context) -> None:

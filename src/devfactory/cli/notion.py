@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import gc
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
@@ -15,6 +14,7 @@ import uvicorn
 from rich.console import Console
 from rich.table import Table
 
+from devfactory.cli.options import listen
 from devfactory.config import load_settings
 from devfactory.emulator.app import NotionServer
 from devfactory.emulator.faults import Fault, parse_fault_spec
@@ -60,21 +60,6 @@ def _exclusive(path: Path | None) -> Iterator[None]:
         yield
     finally:
         handle.close()
-
-
-def _bind(host: str, port: int) -> socket.socket:
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    # Accepted connections inherit this; without it small replies wait on delayed ACKs.
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    try:
-        sock.bind((host, port))
-    except OSError as exc:
-        sock.close()
-        raise UserError(f"cannot listen on {host}:{port}: {exc.strerror}") from exc
-    sock.listen(2048)
-    return sock
 
 
 @app.command()
@@ -133,7 +118,7 @@ def serve(
         gc.collect()
         gc.freeze()
         shown = _first_integration(store, token)
-        sock = _bind(host, port)
+        sock = listen(host, port)
         actual_port = sock.getsockname()[1]
         shown_host = f"[{host}]" if ":" in host else host
         base_url = f"http://{shown_host}:{actual_port}"
@@ -147,6 +132,7 @@ def serve(
             fault_seed=fault_seed,
         )
         _banner(store, server, base_url, shown, path)
+        out.file.flush()  # a pipe is block-buffered; a reader waits for the URL and token
         config = uvicorn.Config(server, log_level="warning", access_log=False, lifespan="off")
         try:
             uvicorn.Server(config).run(sockets=[sock])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
 import typer
@@ -11,7 +12,7 @@ from devfactory.deploy.engine import load_workspace
 from devfactory.deploy.state import StateFile
 from devfactory.errors import UserError
 
-__all__ = ["ENV_OPTION", "SPEC_ARG", "TARGET_OPTION", "existing", "state_file_for"]
+__all__ = ["ENV_OPTION", "SPEC_ARG", "TARGET_OPTION", "existing", "listen", "state_file_for"]
 
 SPEC_ARG = typer.Argument(..., exists=False, help="The workspace spec (YAML).")
 ENV_OPTION = typer.Option(
@@ -49,3 +50,20 @@ def state_file_for(
         )
     name, environment = states[0].name.removesuffix(".json").rsplit(".", 1)
     return StateFile(settings.home, name, environment)
+
+
+def listen(host: str, port: int, backlog: int = 2048) -> socket.socket:
+    """A listening TCP socket for a server command (port 0 picks a free one); a clear
+    error when the address is taken or not ours."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    # Accepted connections inherit this; without it small replies wait on delayed ACKs.
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise UserError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
+    sock.listen(backlog)
+    return sock

@@ -162,14 +162,20 @@ class Gate:
         if approvals is not None and approvals.on_event is None:
             approvals.on_event = on_event
 
-    def check(self, call: ToolCall) -> Decision:
-        """Decide on ``call``; a halt is recorded as a pending approval when a store is set.
+    def assess(self, call: ToolCall) -> Decision:
+        """What the gate would decide on ``call``: pure, nothing recorded or logged."""
+        return decide(call, self.policy, self.signals)
+
+    def check(self, call: ToolCall, decision: Decision | None = None) -> Decision:
+        """Decide on ``call`` (or take ``decision`` from :meth:`assess`); a halt is recorded
+        as a pending approval when a store is set.
 
         Logs one line on the ``gate`` stream (argument *keys* only, never their values) and
         counts the decision in ``devfactory_gate_decisions_total``.
         """
         started = self._clock()
-        decision = decide(call, self.policy, self.signals)
+        if decision is None:
+            decision = decide(call, self.policy, self.signals)
         if decision.decision == "halt" and self.approvals is not None:
             record = self.approvals.create(call, decision, ttl=self.policy.defaults.approval_ttl)
             decision = replace(decision, approval_id=record.id)

@@ -57,7 +57,7 @@ from pydantic import (
 )
 from redis.exceptions import RedisError
 
-from devfactory.errors import DevfactoryError
+from devfactory.errors import EventBusError, InvalidEventError
 from devfactory.obs.metrics import EVENTS_DROPPED
 
 __all__ = [
@@ -85,14 +85,6 @@ log = logging.getLogger("devfactory.events")
 
 for _bus in ("memory", "redis"):
     EVENTS_DROPPED.labels(_bus)
-
-
-class InvalidEventError(DevfactoryError, ValueError):
-    """Data that is not a valid event: not JSON, an unknown ``type``, or a wrong field."""
-
-
-class EventBusError(DevfactoryError):
-    """The bus cannot take or deliver events (Redis unreachable, bus closed)."""
 
 
 # ---------------------------------------------------------------------------------- events

@@ -160,7 +160,9 @@ class operation:  # lower case: used like a function, ``with operation("deploy.a
     otherwise), a new ``span_id`` and the ``fields`` given here. It logs
     ``operation started`` and ``operation finished`` (``duration_s``, ``outcome`` ok, error or
     cancelled, ``error_type`` on failure: never the message, which may hold data) and restores
-    the previous operation on exit. asyncio tasks inherit it; threads need :func:`in_thread`.
+    the previous operation on exit; ``quiet=True`` leaves those two lines out for callers that
+    write their own summary line (the gateway's audit line). asyncio tasks inherit it;
+    threads need :func:`in_thread`.
 
     Example::
 
@@ -177,9 +179,11 @@ class operation:  # lower case: used like a function, ``with operation("deploy.a
         *,
         component: str | None = None,
         stream: str = "operations",
+        quiet: bool = False,
         **fields: Any,
     ) -> None:
         self.name = name
+        self._quiet = quiet  # no started/finished lines: the caller writes its own summary
         self.id = ""
         self.trace_id = ""
         self.span_id = ""
@@ -209,7 +213,8 @@ class operation:  # lower case: used like a function, ``with operation("deploy.a
             fields[key + "_" if key in _RESERVED else key] = value
         self._token = _OPERATION.set(_Operation(self.id, self.trace_id, fields))
         self._started = time.perf_counter()
-        self._log.info("operation started", operation=self.name)
+        if not self._quiet:
+            self._log.info("operation started", operation=self.name)
         return self
 
     def __exit__(
@@ -220,7 +225,9 @@ class operation:  # lower case: used like a function, ``with operation("deploy.a
     ) -> None:
         duration = round(time.perf_counter() - self._started, 6)
         try:
-            if exc is None:
+            if self._quiet:
+                pass
+            elif exc is None:
                 self._log.info(
                     "operation finished", operation=self.name, duration_s=duration, outcome="ok"
                 )
