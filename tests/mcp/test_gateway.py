@@ -406,3 +406,39 @@ class TestUpstreams:
         assert health["notes"]["up"] is True
         assert health["files"]["up"] is False and health["files"]["error"]
         assert health["ghost"]["up"] is False and "not-installed" in health["ghost"]["error"]
+
+
+class TestElicitation:
+    @pytest.mark.anyio
+    @pytest.mark.parametrize("approve", [True, False])
+    async def test_a_halted_call_is_reviewed_in_the_client(
+        self, gw: Running, approve: bool
+    ) -> None:
+        """A client with form elicitation (here over SSE, which has a back channel) is asked;
+        yes approves and runs the call once, no denies it."""
+        from mcp.client.sse import sse_client
+
+        asked: list[str] = []
+
+        async def review(context: Any, params: Any) -> Any:
+            from mcp.types import ElicitResult
+
+            asked.append(params.message)
+            return ElicitResult(action="accept", content={"approve": approve, "note": "checked"})
+
+        url = f"http://127.0.0.1:{gw.port}/sse"
+        headers = {"Authorization": f"Bearer {gw.token}"}
+        async with Client(
+            sse_client(url, headers=headers), mode="legacy", elicitation_callback=review
+        ) as client:
+            result = await client.call_tool("notes__delete_note", {"name": "welcome"})
+        assert 1 == len(asked) and "notes__delete_note" in asked[0]
+        notes = gw.notes  # type: ignore[attr-defined]
+        records = gw.approvals.list()
+        assert 1 == len(records) and "tester via elicitation" == records[0].reviewer
+        if approve:
+            assert not result.is_error and "welcome" not in notes
+            assert "consumed" == records[0].status
+        else:
+            assert result.is_error and "denied" in text(result) and "welcome" in notes
+            assert "denied" == records[0].status

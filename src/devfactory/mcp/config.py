@@ -127,6 +127,11 @@ class GatewayConfig(_Strict):
         default_factory=list,
         description="Extra regexes; arguments or results matching one are blocked.",
     )
+    elicit_approvals: bool = Field(
+        default=True,
+        description="Ask the person at a client that supports MCP elicitation to review a "
+        "halted call in place. Turn off for clients that answer elicitations without a person.",
+    )
     json_response: bool = Field(
         default=True,
         description="Answer Streamable HTTP requests with plain JSON rather than an SSE "

@@ -30,7 +30,7 @@ from devfactory.gate import Approvals, Gate, Policy, load_policy
 from devfactory.mcp.access import Keyring, Principal
 from devfactory.mcp.config import GatewayConfig, ServerEntry
 from devfactory.mcp.hosted import HostedServer
-from devfactory.mcp.pipeline import Pipeline, Publish
+from devfactory.mcp.pipeline import APPROVAL_META, Pipeline, Publish
 from devfactory.mcp.upstream import Upstream, build_upstreams
 from devfactory.obs.log import get_logger
 
@@ -148,6 +148,64 @@ class Gateway:
         }
         return {"status": "ok", "servers": servers}
 
+    async def _ask_in_client(
+        self,
+        ctx: ServerRequestContext[Any, Any],
+        principal: Principal,
+        params: types.CallToolRequestParams,
+        approval_id: str,
+    ) -> types.CallToolResult | None:
+        """Ask the person at the client (MCP elicitation) to review a halted call.
+
+        Only when the configuration allows it and the client declared form elicitation on a
+        connection with a back channel; otherwise None and the halt stands. An accepted
+        answer approves the record (reviewer ``<client> via elicitation``) and the call runs
+        once; a declined one denies it.
+        """
+        approvals = self.gate.approvals
+        if not self.config.elicit_approvals or approvals is None:
+            return None
+        wanted = types.ClientCapabilities(elicitation=types.ElicitationCapability())
+        try:
+            if not ctx.session.check_client_capability(wanted):
+                return None
+            record = approvals.get(approval_id)
+            reasons = "; ".join(str(r) for r in record.decision.get("reasons", []))
+            answer = await ctx.session.elicit_form(
+                f"The gateway halted {params.name} for review: {reasons}. Approve it to run once?",
+                {
+                    "type": "object",
+                    "properties": {
+                        "approve": {"type": "boolean", "title": "Approve this call"},
+                        "note": {"type": "string", "title": "Note"},
+                    },
+                    "required": ["approve"],
+                },
+                related_request_id=ctx.request_id,
+            )
+        except (MCPError, AttributeError, TypeError):  # no back channel, or an old session
+            return None
+        content = answer.content or {}
+        reviewer = f"{principal.name} via elicitation"
+        note = str(content.get("note") or "") or None
+        if answer.action == "accept" and content.get("approve") is True:
+            approvals.approve(approval_id, reviewer, note)
+            meta = {**(dict(params.meta) if params.meta else {}), APPROVAL_META: approval_id}
+            return await self.pipeline.call(principal, params.name, params.arguments, meta)
+        if answer.action == "cancel":
+            return None  # dismissed: the halt stands, the record stays pending
+        approvals.deny(approval_id, reviewer, note)
+        return types.CallToolResult(
+            content=[
+                types.TextContent(
+                    type="text",
+                    text=f"denied by the person at the client{': ' + note if note else ''}",
+                )
+            ],
+            structured_content={"error": "denied", "approval_id": approval_id},
+            is_error=True,
+        )
+
     def _input_schema(self, name: str) -> dict[str, Any] | None:
         """A tool's input schema without a listing (the SDK checks ``Mcp-Param`` headers
         against it on each modern HTTP call; permissions are checked in the pipeline)."""
@@ -172,7 +230,12 @@ class Gateway:
             meta,
             request_key=_request_key(ctx, principal),
         )
-        if (result.structured_content or {}).get("error") == "unknown_tool":
+        details = result.structured_content or {}
+        if details.get("error") == "halted" and details.get("approval_id"):
+            asked = await self._ask_in_client(ctx, principal, params, str(details["approval_id"]))
+            if asked is not None:
+                return asked
+        if details.get("error") == "unknown_tool":
             # The spec's answer to a tool that does not exist is a protocol error (-32602);
             # the refusal is in the audit log all the same.
             text = (

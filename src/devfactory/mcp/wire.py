@@ -181,6 +181,9 @@ def protocol_for(gateway: Gateway, http_class: type[asyncio.Protocol]) -> type[a
     """A protocol class for uvicorn's ``http=`` that sniffs each connection's first bytes."""
 
     class Sniffer(asyncio.Protocol):
+        """Stays the transport's protocol and forwards every callback to the one it chose
+        (plain delegation: nothing depends on ``transport.set_protocol``)."""
+
         def __init__(
             self,
             config: Any,
@@ -198,7 +201,7 @@ def protocol_for(gateway: Gateway, http_class: type[asyncio.Protocol]) -> type[a
             self.transport = transport
 
         def data_received(self, data: bytes) -> None:
-            if self.inner is not None:  # pragma: no cover - set_protocol routes later data
+            if self.inner is not None:
                 self.inner.data_received(data)
                 return
             self.first += data
@@ -215,19 +218,24 @@ def protocol_for(gateway: Gateway, http_class: type[asyncio.Protocol]) -> type[a
                     config=config, server_state=server_state, app_state=app_state, _loop=loop
                 )
             self.inner = inner
-            self.transport.set_protocol(inner)
             inner.connection_made(self.transport)
-            inner.data_received(bytes(self.first))
-            self.first.clear()
+            first, self.first = bytes(self.first), bytearray()
+            inner.data_received(first)
 
         def eof_received(self) -> bool | None:
-            if self.inner is not None:
-                return self.inner.eof_received()
-            return None
+            return self.inner.eof_received() if self.inner is not None else None
 
         def connection_lost(self, exc: Exception | None) -> None:
             if self.inner is not None:
                 self.inner.connection_lost(exc)
+
+        def pause_writing(self) -> None:
+            if self.inner is not None:
+                self.inner.pause_writing()
+
+        def resume_writing(self) -> None:
+            if self.inner is not None:
+                self.inner.resume_writing()
 
     return Sniffer
 
@@ -256,6 +264,8 @@ def uvicorn_server(gateway: Gateway, app: Any) -> Any:
         access_log=False,
         lifespan="on",
         timeout_graceful_shutdown=5,
+        # The standard loop: under uvloop a sniffed HTTP connection stalls after the hand-off
+        # (seen with uvicorn 0.54 + uvloop), so the gateway keeps asyncio's.
         loop="asyncio",
     )
     return uvicorn.Server(config)
