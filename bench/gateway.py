@@ -399,7 +399,7 @@ def report(results: dict[str, Any], quick: bool) -> tuple[str, dict[str, Any]]:
         "line to the JSONL files and the SQLite log store. Clients and servers share the "
         f"machine ({machine_line})."
     )
-    return f"{head}\n\n{table}\n\n{notes}\n", numbers
+    return f"{head}\n{table}\n\n{notes}\n", numbers
 
 
 def main() -> None:

@@ -102,3 +102,18 @@ def test_gate_benchmark_quick_run(tmp_path: Path) -> None:
         assert len(numbers) >= 3 and all(n > 0 for n in numbers[:3]), (label, numbers)
     assert 1 == text.count("| **PASS** |") + text.count("| **MISS** |")
     assert f"Over the {report['eval']['cases']} labelled cases" in text
+
+
+def test_gateway_benchmark_quick_run(tmp_path: Path) -> None:
+    """bench/gateway.py --quick runs the three servers, measures both wires through the
+    gateway and directly, and every answered call left exactly one audit line."""
+    out, doc = tmp_path / "gateway.json", tmp_path / "benchmarks.md"
+    run_bench("gateway.py", "--quick", "--json", str(out), "--write", str(doc))
+    report = json.loads(out.read_text())
+    for wire in ("http", "tcp"):
+        assert report[wire]["direct_p50_ms"] > 0 and report[wire]["gateway_p50_ms"] > 0
+        assert report[f"rps_{wire}"] > 0 and report[f"direct_rps_{wire}"] > 0
+    assert report["calls_made"] == report["audit_lines"] > 0
+    text = doc.read_text()
+    assert "<!-- gateway:start -->" in text
+    assert 5 == text.count("| **PASS** |") + text.count("| **MISS** |")
