@@ -374,3 +374,36 @@ def test_emit_after_close_is_counted(store: LogStore) -> None:
     r = record("late")
     writer.emit("operations", orjson.dumps(r), r)
     assert 1 == dropped() - before
+
+
+def test_postgres_search_past_the_probe_finds_older_matches(
+    pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A word rarer than the newest PROBE_IDS lines show goes on to the older ids (the second
+    pass), newest first, with and without a time range; tiny buckets and probe force it."""
+    from devfactory.obs.logstore import PostgresLogStore
+
+    monkeypatch.setattr(PostgresLogStore, "PROBE_IDS", 3)
+    monkeypatch.setattr(PostgresLogStore, "BUCKET", 4)
+    with open_store(pg_url) as store:
+        batch = [record("filler", at=i, n=i) for i in range(40)]
+        batch[2] = record("needle found", at=2)
+        batch[7] = record("needle again", at=7)
+        store.write(lines(*batch))
+        assert ["needle again", "needle found"] == events(store.search(LogQuery(text="needle")))
+        until = T0 + timedelta(seconds=5)
+        ranged = store.search(LogQuery(text="needle", since=T0, until=until))
+        assert ["needle found"] == events(ranged)
+        assert ["needle again"] == events(store.search(LogQuery(text="needle", limit=1)))
+
+
+def test_postgres_store_without_buckets_gets_them_on_open(pg_url: str) -> None:
+    """A store made before the id buckets existed has them filled when it is opened, so a
+    time range still finds its lines."""
+    with open_store(pg_url) as store:
+        store.write(lines(record("old line", at=0), record("newer line", at=60)))
+        store.db.execute("DROP TABLE logs_buckets")
+    with open_store(pg_url) as reopened:
+        assert reopened.db.execute("SELECT count(*) FROM logs_buckets")[0][0] >= 1
+        since = T0 + timedelta(seconds=30)
+        assert ["newer line"] == events(reopened.search(LogQuery(text="line", since=since)))
