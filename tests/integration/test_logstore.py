@@ -5,17 +5,21 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
 
+from devfactory.db import Database
 from devfactory.errors import UserError
 from devfactory.obs.logstore import (
     BatchWriter,
     LogQuery,
     LogStore,
+    SQLiteLogStore,
     fts5_query,
+    fts_text,
     open_store,
     term_list,
 )
@@ -407,3 +411,60 @@ def test_postgres_store_without_buckets_gets_them_on_open(pg_url: str) -> None:
         assert reopened.db.execute("SELECT count(*) FROM logs_buckets")[0][0] >= 1
         since = T0 + timedelta(seconds=30)
         assert ["newer line"] == events(reopened.search(LogQuery(text="line", since=since)))
+
+
+def test_fts_text_holds_fields_but_not_columns_or_per_line_ids() -> None:
+    """The words indexed besides the event: every field as key and value, nested too; not
+    the time, level, stream or the per-line trace and span ids."""
+    line = orjson.dumps(
+        record("tool call", trace_id="abc123trace", span_id="def456", tool="notion.delete",
+               page={"title": "Acme", "tags": ["urgent", "q4"]}, n=3)
+    )  # fmt: skip
+    text = fts_text(line)
+    for word in ("tool", "notion.delete", "page", "title", "Acme", "urgent", "q4", "n 3", "deploy"):
+        assert word in text
+    for absent in ("abc123trace", "def456", "2026", "info", "operations"):
+        assert absent not in text
+    assert "not json" == fts_text(b"not json")
+
+
+def test_sqlite_store_made_before_the_contentless_index_keeps_working(tmp_path: Path) -> None:
+    """A store whose index is the older external-content one (fed by triggers) still
+    stores, finds and prunes lines; rebuild re-indexes either kind."""
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    db = Database(url)
+    db.script(
+        SQLiteLogStore._schema.replace(
+            "event, text, content=''", "event, body, content='logs', content_rowid='id'"
+        )
+        + """
+        CREATE TRIGGER logs_fts_insert AFTER INSERT ON logs BEGIN
+            INSERT INTO logs_fts (rowid, event, body)
+            VALUES (new.id, COALESCE(new.event, ''), COALESCE(new.body, ''));
+        END;
+        CREATE TRIGGER logs_fts_delete AFTER DELETE ON logs BEGIN
+            INSERT INTO logs_fts (logs_fts, rowid, event, body)
+            VALUES ('delete', old.id, COALESCE(old.event, ''), COALESCE(old.body, ''));
+        END;
+        """
+    )
+    db.close()
+    with open_store(url) as old:
+        assert isinstance(old, SQLiteLogStore) and not old.contentless
+        old.write(lines(record("legacy line", at=0, word="walrus"), record("later", at=99)))
+        assert ["legacy line"] == events(old.search(LogQuery(text="walrus")))
+        old.rebuild()
+        assert ["legacy line"] == events(old.search(LogQuery(text="walrus")))
+        assert 1 == old.prune(T0 + timedelta(seconds=50))
+        assert [] == old.search(LogQuery(text="walrus"))
+
+
+def test_sqlite_rebuild_of_the_contentless_index(tmp_path: Path) -> None:
+    with open_store(f"sqlite:///{tmp_path / 'new.db'}") as store:
+        assert isinstance(store, SQLiteLogStore) and store.contentless
+        store.write(lines(record("first", at=0, word="narwhal"), record("second", at=1)))
+        store.rebuild()
+        assert ["first"] == events(store.search(LogQuery(text="narwhal")))
+        assert 1 == store.prune(T0 + timedelta(seconds=0.5))
+        assert [] == store.search(LogQuery(text="narwhal"))
+        assert ["second"] == events(store.search(LogQuery(text="second")))

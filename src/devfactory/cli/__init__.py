@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from devfactory import __version__
-from devfactory.cli import approvals, backup, deploy, gateway, logs, mcp, notion
+from devfactory.cli import approvals, backup, deploy, gateway, logs, mcp, notion, web
 from devfactory.config import load_settings
 from devfactory.errors import ConfigError, DevfactoryError, FileIssuesError, UserError
 from devfactory.obs import log
@@ -36,6 +36,7 @@ deploy.register(app)
 backup.register(app)
 approvals.register(app)
 gateway.register(app)
+web.register(app)
 
 _err = Console(stderr=True)
 
@@ -49,7 +50,18 @@ def _version(value: bool) -> None:
 # Commands that act or review: their log lines go to $DEVFACTORY_HOME/logs and the store.
 # The others (validate, logs, the local server, ...) leave no files behind.
 LOGGED = frozenset(
-    {"plan", "apply", "verify", "import", "backup", "restore", "approvals", "state", "gateway"}
+    {
+        "plan",
+        "apply",
+        "verify",
+        "import",
+        "backup",
+        "restore",
+        "approvals",
+        "state",
+        "gateway",
+        "web",
+    }
 )
 
 

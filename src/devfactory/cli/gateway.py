@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import signal
-import socket
 from pathlib import Path
-from types import FrameType
-from typing import Any
 
 import typer
 from rich.console import Console
 
-from devfactory.cli.options import listen
+from devfactory.cli.options import listen, serve_until_stopped
 from devfactory.config import load_settings
 from devfactory.db import Database
 from devfactory.errors import UserError
@@ -19,26 +15,6 @@ from devfactory.errors import UserError
 __all__ = ["gateway", "register"]
 
 out = Console(stderr=True, soft_wrap=True)
-
-
-class _Stopped(Exception):
-    """SIGTERM or SIGINT after uvicorn's graceful shutdown (it re-raises what it caught)."""
-
-
-def _stop(signum: int, frame: FrameType | None) -> None:
-    raise _Stopped
-
-
-def _serve_until_stopped(server: Any, sock: socket.socket) -> None:
-    """Run until a signal; the stop is an ordinary return, so logs are flushed on the way."""
-    previous = {sig: signal.signal(sig, _stop) for sig in (signal.SIGTERM, signal.SIGINT)}
-    try:
-        server.run(sockets=[sock])
-    except _Stopped:
-        out.print("gateway stopped")
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
 
 
 def gateway(
@@ -92,7 +68,7 @@ def gateway(
             out.print(
                 "  [yellow]![/yellow] --allow-unauthenticated: anyone who reaches this port may call tools"
             )
-        _serve_until_stopped(uvicorn_server(gw, http_app(gw)), sock)
+        serve_until_stopped(uvicorn_server(gw, http_app(gw)), sock, out, "gateway stopped")
     finally:
         sock.close()
         store.close()

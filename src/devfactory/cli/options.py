@@ -2,17 +2,29 @@
 
 from __future__ import annotations
 
+import signal
 import socket
 from pathlib import Path
+from types import FrameType
+from typing import Any
 
 import typer
+from rich.console import Console
 
 from devfactory.config import Settings
 from devfactory.deploy.engine import load_workspace
 from devfactory.deploy.state import StateFile
 from devfactory.errors import UserError
 
-__all__ = ["ENV_OPTION", "SPEC_ARG", "TARGET_OPTION", "existing", "listen", "state_file_for"]
+__all__ = [
+    "ENV_OPTION",
+    "SPEC_ARG",
+    "TARGET_OPTION",
+    "existing",
+    "listen",
+    "serve_until_stopped",
+    "state_file_for",
+]
 
 SPEC_ARG = typer.Argument(..., exists=False, help="The workspace spec (YAML).")
 ENV_OPTION = typer.Option(
@@ -67,3 +79,27 @@ def listen(host: str, port: int, backlog: int = 2048) -> socket.socket:
         raise UserError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
     sock.listen(backlog)
     return sock
+
+
+class _Stopped(Exception):
+    """SIGTERM or SIGINT after uvicorn's graceful shutdown (it re-raises what it caught)."""
+
+
+def _stop(signum: int, frame: FrameType | None) -> None:
+    raise _Stopped
+
+
+def serve_until_stopped(server: Any, sock: socket.socket, out: Console, stopped: str) -> None:
+    """Run a uvicorn ``server`` on ``sock`` until SIGTERM or SIGINT, then print ``stopped``.
+
+    uvicorn shuts down gracefully and then re-raises the signal it caught, which would end
+    the process before the log sinks are flushed; here the stop is an ordinary return.
+    """
+    previous = {sig: signal.signal(sig, _stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        server.run(sockets=[sock])
+    except _Stopped:
+        out.print(stopped)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

@@ -3,10 +3,10 @@
 One interface, two engines, chosen by the store URL (``DEVFACTORY_DATABASE_URL``; see
 docs/log-search.md):
 
-- **SQLite**: table ``logs`` plus an *external-content* FTS5 table ``logs_fts`` over
-  ``event`` and ``body`` (the whole JSON line), kept in sync by triggers. The FTS column names
-  equal the content column names (``rebuild`` and ``snippet()`` need that), and both triggers
-  wrap the values in ``COALESCE`` (a delete must feed exactly what was indexed).
+- **SQLite**: table ``logs`` plus a *contentless* FTS5 table ``logs_fts`` over ``event`` and
+  :func:`fts_text` of the line (its fields as words, without the columns' own fields and the
+  per-line trace and span ids), written with each batch; ``prune`` recomputes that text to
+  delete exactly what was indexed. Stores made before keep their external-content index.
 - **PostgreSQL**: the same table with a generated ``tsvector`` column (``simple``
   configuration over ``event || ' ' || body``) and a GIN index on it, batches written with
   ``COPY``, and ``logs_buckets`` (the time span of every 2,048 ids) that turns a time range
@@ -14,7 +14,7 @@ docs/log-search.md):
   a rare word from a common one (see :class:`PostgresLogStore`).
 
 The filter fields (time, level, stream, component, operation and trace ids) are typed,
-indexed columns; full text covers the event and every field of the line, keys and values
+indexed columns; full text covers the event and the fields of the line, keys and values
 alike, so searching ``duplicate`` finds ``{"error": "duplicate title", ...}``.
 
 :class:`BatchWriter` is the log sink in front of a store: ``emit`` never blocks (a bounded
@@ -50,6 +50,7 @@ __all__ = [
     "PostgresLogStore",
     "SQLiteLogStore",
     "fts5_query",
+    "fts_text",
     "open_store",
     "term_list",
 ]
@@ -213,6 +214,35 @@ def _row(line: bytes, record: Record) -> tuple[Any, ...]:
     )
 
 
+# Fields with their own column (and filter), or unique on every line: indexing their words
+# would double the index and its cost for no search anyone makes by text.
+_NOT_INDEXED = frozenset({"timestamp", "level", "stream", "event", "trace_id", "span_id", "_id"})
+
+
+def _words(value: Any) -> str:
+    if isinstance(value, dict):
+        return " ".join(f"{key} {_words(item)}" for key, item in value.items())
+    if isinstance(value, list):
+        return " ".join(_words(item) for item in value)
+    return "" if value is None else str(value)
+
+
+def fts_text(body: str | bytes) -> str:
+    """What the SQLite full-text index holds for a stored line besides its event: every
+    other field as ``key value`` words (nested ones too), without the fields that have a
+    column of their own (level, stream, time) and the per-line trace and span ids. Derived
+    from the stored JSON, so a delete can give the index exactly what it was given."""
+    try:
+        record = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return body.decode("utf-8", "replace") if isinstance(body, bytes) else body
+    if not isinstance(record, dict):
+        return _words(record)
+    return " ".join(
+        f"{key} {_words(value)}" for key, value in record.items() if key not in _NOT_INDEXED
+    )
+
+
 def _record(row_id: int, body: str) -> dict[str, Any]:
     try:
         record = orjson.loads(body)
@@ -339,10 +369,9 @@ class LogStore:
 
 
 class SQLiteLogStore(LogStore):
-    """The SQLite engine: external-content FTS5 (unicode61) over ``event`` and ``body``."""
+    """The SQLite engine: contentless FTS5 (unicode61) over ``event`` and :func:`fts_text`."""
 
-    _schema = (
-        f"""
+    _schema = f"""
         CREATE TABLE IF NOT EXISTS logs (
             id INTEGER PRIMARY KEY AUTOINCREMENT,
             ts REAL NOT NULL,
@@ -363,31 +392,17 @@ class SQLiteLogStore(LogStore):
             max_ts REAL NOT NULL
         );
         CREATE VIRTUAL TABLE IF NOT EXISTS logs_fts USING fts5(
-            event, body, content='logs', content_rowid='id',
+            event, text, content='',
             tokenize='unicode61 remove_diacritics 2'
         );
         """
-        # COALESCE in both triggers: a delete must feed exactly the values that were indexed.
-        """
-        CREATE TRIGGER IF NOT EXISTS logs_fts_insert AFTER INSERT ON logs BEGIN
-            INSERT INTO logs_fts (rowid, event, body)
-            VALUES (new.id, COALESCE(new.event, ''), COALESCE(new.body, ''));
-        END;
-        CREATE TRIGGER IF NOT EXISTS logs_fts_delete AFTER DELETE ON logs BEGIN
-            INSERT INTO logs_fts (logs_fts, rowid, event, body)
-            VALUES ('delete', old.id, COALESCE(old.event, ''), COALESCE(old.body, ''));
-        END;
-        CREATE TRIGGER IF NOT EXISTS logs_fts_update AFTER UPDATE ON logs BEGIN
-            INSERT INTO logs_fts (logs_fts, rowid, event, body)
-            VALUES ('delete', old.id, COALESCE(old.event, ''), COALESCE(old.body, ''));
-            INSERT INTO logs_fts (rowid, event, body)
-            VALUES (new.id, COALESCE(new.event, ''), COALESCE(new.body, ''));
-        END;
-        """
-    )
 
     def __init__(self, db: Database) -> None:
-        created = not db.execute("SELECT 1 FROM sqlite_master WHERE name = 'logs_fts'")
+        found = db.execute("SELECT sql FROM sqlite_master WHERE name = 'logs_fts'")
+        created = not found
+        # A store made before the contentless index keeps its external-content index, fed
+        # by its triggers; a new one indexes what :func:`fts_text` gives, written here.
+        self.contentless = created or "content=''" in str(found[0][0])
         super().__init__(db)
         # Ingest speed (measured in bench/logstore.py): sort in memory, checkpoint the WAL
         # less often, and let FTS5 merge segments 8 at a time rather than 4.
@@ -409,6 +424,11 @@ class SQLiteLogStore(LogStore):
                 f"INSERT INTO logs ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows
             )
             after = self.db.execute("SELECT max(id) FROM logs")[0][0]
+            if self.contentless:
+                self.db.executemany(
+                    "INSERT INTO logs_fts (rowid, event, text) VALUES (?, ?, ?)",
+                    [(before + 1 + i, row[7], fts_text(row[8])) for i, row in enumerate(rows)],
+                )
             stamps = [row[0] for row in rows]
             self.db.execute(
                 "INSERT INTO logs_batches VALUES (?, ?, ?, ?)",
@@ -416,10 +436,21 @@ class SQLiteLogStore(LogStore):
             )
 
     def prune(self, older_than: datetime) -> int:
-        """Delete lines logged before ``older_than`` (and their full-text entries); how many."""
+        """Delete lines logged before ``older_than`` (and their full-text entries); how many.
+
+        A contentless index forgets a line only when told the exact text it indexed, which
+        :func:`fts_text` gives again from the stored line."""
+        cutoff = _epoch(older_than)
         with self.db.transaction():
+            if self.contentless:
+                doomed = self.db.execute("SELECT id, event, body FROM logs WHERE ts < ?", (cutoff,))
+                self.db.executemany(
+                    "INSERT INTO logs_fts (logs_fts, rowid, event, text) "
+                    "VALUES ('delete', ?, ?, ?)",
+                    [(row_id, event, fts_text(body)) for row_id, event, body in doomed],
+                )
             count = super().prune(older_than)
-            self.db.execute("DELETE FROM logs_batches WHERE max_ts < ?", (_epoch(older_than),))
+            self.db.execute("DELETE FROM logs_batches WHERE max_ts < ?", (cutoff,))
         return count
 
     def _id_bounds(self, query: LogQuery) -> tuple[int, int] | None:
@@ -457,8 +488,17 @@ class SQLiteLogStore(LogStore):
         )
 
     def rebuild(self) -> None:
-        """Re-index every line from ``logs`` (after a bulk load with the triggers bypassed)."""
-        self.db.execute("INSERT INTO logs_fts (logs_fts) VALUES ('rebuild')")
+        """Re-index every line from ``logs`` (after a bulk load that bypassed :meth:`write`)."""
+        if not self.contentless:
+            self.db.execute("INSERT INTO logs_fts (logs_fts) VALUES ('rebuild')")
+            return
+        with self.db.transaction():
+            self.db.execute("INSERT INTO logs_fts (logs_fts) VALUES ('delete-all')")
+            rows = self.db.execute("SELECT id, event, body FROM logs")
+            self.db.executemany(
+                "INSERT INTO logs_fts (rowid, event, text) VALUES (?, ?, ?)",
+                [(row_id, event, fts_text(body)) for row_id, event, body in rows],
+            )
 
 
 def _pg_words(text: str) -> str:

@@ -1,0 +1,135 @@
+"""``devfactory web``: the dashboard's API server, and ``devfactory web keys`` for its keys."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from devfactory.cli.options import listen, serve_until_stopped
+from devfactory.config import load_settings
+from devfactory.db import Database
+from devfactory.errors import UserError
+
+__all__ = ["app", "register"]
+
+out = Console(stderr=True, soft_wrap=True)
+app = typer.Typer(
+    help="The dashboard: REST API, live events and /metrics (pages to come).",
+    invoke_without_command=True,
+    no_args_is_help=False,
+)
+keys_app = typer.Typer(help="API keys of the dashboard (hashed at rest; shown once).")
+app.add_typer(keys_app, name="keys")
+
+
+@app.callback()
+def web(
+    ctx: typer.Context,
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to bind."),
+    port: int = typer.Option(8000, "--port", min=0, max=65535, help="Port (0: a free one)."),
+) -> None:
+    """Serve the dashboard API on HOST:PORT until stopped (Ctrl-C or SIGTERM)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    import uvicorn
+
+    from devfactory.obs.events import open_bus
+    from devfactory.web import ApiKeys, create_app
+
+    settings = load_settings()
+    sock = listen(host, port)
+    store = Database(settings.store_url)
+    bus = open_bus(settings.redis_url)
+    try:
+        application = create_app(settings, store=store, bus=bus)
+        actual = sock.getsockname()[1]
+        shown = f"[{host}]" if ":" in host else host
+        out.print(
+            f"[bold green]devfactory web[/bold green] listening on [bold]http://{shown}:{actual}[/bold]"
+        )
+        out.print(f"  api       http://{shown}:{actual}/api/v1  (docs at /docs)")
+        out.print(f"  events    http://{shown}:{actual}/api/v1/events  (SSE; WebSocket /api/v1/ws)")
+        out.print(f"  metrics   http://{shown}:{actual}/metrics")
+        if not ApiKeys(store).list():
+            out.print(
+                "  [yellow]![/yellow] no API keys yet: devfactory web keys create NAME --role admin"
+            )
+        sys.stderr.flush()
+        config = uvicorn.Config(
+            application,
+            log_level="warning",
+            access_log=False,
+            lifespan="on",
+            timeout_graceful_shutdown=5,
+        )
+        serve_until_stopped(uvicorn.Server(config), sock, out, "web stopped")
+    finally:
+        sock.close()
+        store.close()
+
+
+def _grants(values: list[str]) -> dict[str, str] | None:
+    grants: dict[str, str] = {}
+    for value in values:
+        name, sep, level = value.partition("=")
+        if not sep or not name or not level:
+            raise UserError(f"--database {value!r}: want NAME=LEVEL, e.g. clients=read")
+        grants[name] = level
+    return grants or None
+
+
+@keys_app.command("create")
+def keys_create(
+    name: str = typer.Argument(..., help="Who the key is for (unique)."),
+    role: str = typer.Option(..., "--role", "-r", help="admin, operator or viewer."),
+    database: list[str] = typer.Option(
+        [], "--database", "-d", help="NAME=read|write|deploy; repeat. Unset: every database."
+    ),
+) -> None:
+    """Make a key and print it once: only its digest is kept."""
+    from devfactory.web.keys import ApiKeys
+
+    with Database(load_settings().store_url) as store:
+        key = ApiKeys(store).create(name, role, _grants(database))
+    out.print(f"[green]✓[/green] key for {escape(name)} ({role}); it is shown only this once:")
+    typer.echo(key)
+
+
+@keys_app.command("list")
+def keys_list() -> None:
+    """List the keys (names, roles, grants; never the keys)."""
+    from datetime import UTC, datetime
+
+    from devfactory.web.keys import ApiKeys
+
+    with Database(load_settings().store_url) as store:
+        found = ApiKeys(store).list()
+    if not found:
+        out.print("no keys (devfactory web keys create NAME --role admin)")
+        return
+    table = Table("name", "role", "databases", "key starts", "created (UTC)")
+    for item in found:
+        grants = ", ".join(f"{k}={v}" for k, v in (item.databases or {}).items()) or "all"
+        created = datetime.fromtimestamp(item.created_at, UTC).strftime("%Y-%m-%d %H:%M")
+        table.add_row(escape(item.name), item.role, escape(grants), item.hint + "…", created)
+    Console(soft_wrap=True).print(table)
+
+
+@keys_app.command("revoke")
+def keys_revoke(name: str = typer.Argument(..., help="The key's name.")) -> None:
+    """Delete a key; its sessions end at their next request."""
+    from devfactory.web.keys import ApiKeys
+
+    with Database(load_settings().store_url) as store:
+        if not ApiKeys(store).revoke(name):
+            raise UserError(f"no key named {name!r}")
+    out.print(f"[green]✓[/green] revoked the key of {escape(name)}")
+
+
+def register(root: typer.Typer) -> None:
+    """Add ``web`` (and ``web keys``) to the root app."""
+    root.add_typer(app, name="web")

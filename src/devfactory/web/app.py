@@ -1,0 +1,73 @@
+"""The dashboard's ASGI app: the REST API, live events, login, ``/metrics`` and ``/health``.
+
+:func:`create_app` wires the routers of :mod:`devfactory.web.auth`,
+:mod:`devfactory.web.api` and :mod:`devfactory.web.events` to a store and an event bus that
+the caller owns (and closes). The HTML pages and the client portal are to come.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI
+from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from devfactory import __version__
+from devfactory.config import Settings
+from devfactory.db import Database
+from devfactory.obs.events import EventBus
+from devfactory.obs.metrics import metrics_app
+from devfactory.web import api, auth, events
+from devfactory.web.context import WebContext
+from devfactory.web.errors import install_handlers
+from devfactory.web.summary import RateSampler
+
+__all__ = ["create_app"]
+
+
+class _Asgi:
+    """An ASGI function as a route endpoint (Starlette calls class instances raw)."""
+
+    def __init__(self, fn: ASGIApp) -> None:
+        self.fn = fn
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.fn(scope, receive, send)
+
+
+def create_app(
+    settings: Settings,
+    *,
+    store: Database,
+    bus: EventBus,
+    session_secret: str | None = None,
+) -> FastAPI:
+    """The dashboard app on ``store`` (its tables are made if missing) and ``bus``.
+
+    ``session_secret`` signs session cookies; by default one is made once and kept in the
+    store, so every process on that store accepts the same sessions.
+    """
+    app = FastAPI(
+        title="devfactory dashboard API",
+        version=__version__,
+        description="Logs, operations, metrics, approvals and deployments of devfactory. "
+        "Authenticate with `Authorization: Bearer <key>` (`devfactory web keys create`).",
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    app.state.web = WebContext.build(settings, store, bus, session_secret=session_secret)
+    app.state.sampler = RateSampler()
+    install_handlers(app)
+    app.include_router(auth.router)
+    app.include_router(api.router)
+    app.include_router(events.router)
+    app.router.routes.append(Route("/metrics", endpoint=_Asgi(metrics_app()), methods=["GET"]))
+
+    @app.get("/health", tags=["health"])
+    def health() -> dict[str, Any]:
+        """Liveness: the process answers and the store does too."""
+        store.execute("SELECT 1")
+        return {"ok": True, "version": __version__}
+
+    return app
