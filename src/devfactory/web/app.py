@@ -7,9 +7,13 @@ the caller owns (and closes). The HTML pages and the client portal are to come.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse
+from fastapi.staticfiles import StaticFiles
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -24,6 +28,8 @@ from devfactory.web.errors import install_handlers
 from devfactory.web.summary import RateSampler
 
 __all__ = ["create_app"]
+
+STATIC = Path(__file__).resolve().parent / "static"
 
 
 class _Asgi:
@@ -53,7 +59,7 @@ def create_app(
         version=__version__,
         description="Logs, operations, metrics, approvals and deployments of devfactory. "
         "Authenticate with `Authorization: Bearer <key>` (`devfactory web keys create`).",
-        docs_url="/docs",
+        docs_url=None,  # served below from the vendored Swagger UI: no CDN, works offline
         redoc_url=None,
     )
     app.state.web = WebContext.build(settings, store, bus, session_secret=session_secret)
@@ -63,6 +69,20 @@ def create_app(
     app.include_router(api.router)
     app.include_router(events.router)
     app.router.routes.append(Route("/metrics", endpoint=_Asgi(metrics_app()), methods=["GET"]))
+
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+    @app.get("/docs", include_in_schema=False)
+    def docs() -> HTMLResponse:
+        """The OpenAPI docs, with Swagger UI from the package (npm swagger-ui-dist 5.35.0,
+        Apache-2.0: static/swagger-ui/LICENSE) rather than a CDN."""
+        return get_swagger_ui_html(
+            openapi_url="/openapi.json",
+            title="devfactory dashboard API",
+            swagger_js_url="/static/swagger-ui/swagger-ui-bundle.js",
+            swagger_css_url="/static/swagger-ui/swagger-ui.css",
+            swagger_favicon_url="data:,",
+        )
 
     @app.get("/health", tags=["health"])
     def health() -> dict[str, Any]:
