@@ -26,7 +26,7 @@ def test_login_sets_a_session_the_api_accepts(page: Page, web_server: WebServer)
     refused = page.goto(f"{web_server.url}/api/v1/me")
     assert refused is not None and refused.status == 401
 
-    # The backend signs in with POST /login (form field `key`); there is no login page yet.
+    # An API client signs in with POST /login (form field `key`) and gets JSON back.
     answer = page.request.post(f"{web_server.url}/login", form={"key": web_server.admin_key})
     assert answer.ok, answer.text()
     body = answer.json()
@@ -40,3 +40,18 @@ def test_login_sets_a_session_the_api_accepts(page: Page, web_server: WebServer)
     assert shown is not None and shown.status == 200
     expect(page.locator("body")).to_contain_text(f'"name":"{web_server.admin_name}"')
     assert shown.json() == {"name": web_server.admin_name, "role": "admin", "databases": None}
+
+
+def test_the_sign_in_page_signs_a_person_in(page: Page, web_server: WebServer) -> None:
+    """The form: a wrong key is refused with the reason; the right one sets the session and
+    goes on to the page asked for (only ever a path on this server)."""
+    page.goto(f"{web_server.url}/login?next=/api/v1/me")
+    page.fill("#key", "dfk_not_a_key")
+    page.click("button[type=submit]")
+    expect(page.locator("[role=alert]")).to_contain_text("Unknown API key")
+    page.fill("#key", web_server.admin_key)
+    page.click("button[type=submit]")
+    expect(page.locator("body")).to_contain_text(f'"name":"{web_server.admin_name}"')
+    assert page.url == f"{web_server.url}/api/v1/me"
+    page.goto(f"{web_server.url}/login?next=https://evil.example/")
+    assert "/docs" == page.locator("input[name=next]").get_attribute("value")

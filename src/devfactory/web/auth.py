@@ -22,9 +22,12 @@ from __future__ import annotations
 import hmac
 import secrets
 from collections.abc import Awaitable, Callable, Mapping
+from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, Request, Response
+from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.templating import Jinja2Templates
 from itsdangerous import BadSignature
 from starlette.requests import HTTPConnection
 
@@ -168,13 +171,46 @@ def requires(role: str) -> Callable[[Request, Principal], Awaitable[Principal]]:
     return check
 
 
-@router.post("/login")
-def login(request: Request, response: Response, key: Annotated[str, Form()]) -> dict[str, Any]:
-    """Sign in with an API key: sets the session cookie; returns the CSRF token to echo."""
+_PAGES = Jinja2Templates(directory=str(Path(__file__).resolve().parent / "templates"))
+
+
+def _safe_next(target: str | None) -> str:
+    """Where to go after signing in: a path on this server only (no open redirect)."""
+    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
+        return target
+    return "/docs"
+
+
+@router.get("/login", include_in_schema=False)
+def login_page(request: Request, next: str | None = None) -> HTMLResponse:
+    """The sign-in form for people; it posts the key to ``POST /login``."""
+    return _PAGES.TemplateResponse(request, "login.html", {"next": _safe_next(next), "error": None})
+
+
+@router.post("/login", response_model=None)
+def login(
+    request: Request,
+    response: Response,
+    key: Annotated[str, Form()],
+    next: Annotated[str | None, Form()] = None,
+) -> dict[str, Any] | Response:
+    """Sign in with an API key: sets the session cookie and returns the CSRF token to echo.
+
+    From the sign-in form (a ``next`` field) the browser is sent on to ``next`` instead, and
+    a wrong key shows the form again with the reason.
+    """
     ctx = context_of(request)
     principal = ctx.keys.identify(key.strip())
+    from_form = next is not None
     if principal is None:
         audit(request, "denied", via="login", reason="unknown API key")
+        if from_form:
+            return _PAGES.TemplateResponse(
+                request,
+                "login.html",
+                {"next": _safe_next(next), "error": "Unknown API key."},
+                status_code=401,
+            )
         raise Unauthorized("unknown API key")
     csrf = secrets.token_urlsafe(24)
     cookie = ctx.sessions.dumps({"d": digest(key.strip()), "c": csrf})
@@ -185,9 +221,14 @@ def login(request: Request, response: Response, key: Annotated[str, Form()]) -> 
         "secure": secure,
         "path": "/",
     }
-    response.set_cookie(SESSION_COOKIE, cookie, httponly=True, **common)
-    response.set_cookie(CSRF_COOKIE, csrf, httponly=False, **common)
+    target: Response = (
+        RedirectResponse(_safe_next(next), status_code=303) if from_form else response
+    )
+    target.set_cookie(SESSION_COOKIE, cookie, httponly=True, **common)
+    target.set_cookie(CSRF_COOKIE, csrf, httponly=False, **common)
     audit(request, "ok", principal=principal, via="login")
+    if from_form:
+        return target
     return {"ok": True, "name": principal.name, "role": principal.role, "csrf_token": csrf}
 
 
