@@ -13,7 +13,9 @@ import sys
 import time
 from pathlib import Path
 
+import anyio
 import httpx
+import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -134,3 +136,54 @@ def test_bad_config_is_a_clear_error(tmp_path: Path) -> None:
     assert 1 == result.returncode
     assert f"{config}:4:" in result.stderr and "http://" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.anyio
+async def test_with_redis_the_calls_are_on_the_shared_event_bus(
+    tmp_path: Path, redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """DEVFACTORY_REDIS_URL set: a call through the gateway process is published on the Redis
+    bus, where another process (the dashboard) follows it."""
+    from devfactory.obs.events import RedisBus
+
+    config = tmp_path / "gateway.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "version": 1,
+                "servers": {
+                    "notes": {
+                        "command": sys.executable,
+                        "args": ["-m", "tests.mcp.notes_server"],
+                        "env": {"PYTHONPATH": str(ROOT)},
+                    }
+                },
+            }
+        )
+    )
+    monkeypatch.setenv("DEVFACTORY_REDIS_URL", redis_url)
+    bus = RedisBus(redis_url)
+    subscription = bus.subscribe(["operation_finished"])
+    await subscription.ready()  # listening before the call is made
+    proc, port, _ = start(config, tmp_path / "home")
+    try:
+        with (
+            socket.create_connection(("127.0.0.1", port), timeout=10) as sock,
+            sock.makefile("rb") as reader,
+        ):
+            init = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "0"}}}  # fmt: skip
+            sock.sendall(json.dumps(init).encode() + b"\n")
+            reader.readline()
+            sock.sendall(b'{"jsonrpc":"2.0","method":"notifications/initialized"}\n')
+            call = {"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "notes__list_notes", "arguments": {}}}  # fmt: skip
+            sock.sendall(json.dumps(call).encode() + b"\n")
+            assert "welcome" in reader.readline().decode()
+        with anyio.fail_after(15):
+            async for event in subscription:
+                if getattr(event, "name", "") == "mcp.call notes__list_notes":
+                    assert "ok" == event.outcome  # type: ignore[attr-defined]
+                    break
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=30)
+        await bus.close()

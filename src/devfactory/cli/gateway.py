@@ -38,6 +38,7 @@ def gateway(
     from devfactory.mcp.gateway import Gateway
     from devfactory.mcp.http import http_app
     from devfactory.mcp.wire import uvicorn_server
+    from devfactory.obs.events import open_bus
 
     if not config_path.is_file():
         raise UserError(f"{config_path}: no such file (see examples/gateway.yaml)")
@@ -47,7 +48,16 @@ def gateway(
     sock = listen(bind_host, config.port if port is None else port)
     store = Database(settings.store_url)
     try:
-        gw = Gateway(config, settings, store=store, allow_unauthenticated=allow_unauthenticated)
+        # With Redis the calls and halts go on the shared event bus, where the dashboard
+        # (another process) follows them live; without it there is nobody to tell.
+        bus = open_bus(settings.redis_url) if settings.redis_url is not None else None
+        gw = Gateway(
+            config,
+            settings,
+            store=store,
+            allow_unauthenticated=allow_unauthenticated,
+            publish=bus.publish if bus is not None else None,
+        )
         actual = sock.getsockname()[1]
         shown = f"[{bind_host}]" if ":" in bind_host else bind_host
         out.print(
@@ -58,6 +68,8 @@ def gateway(
             f"  socat     socat STDIO TCP:{shown}:{actual}   (raw JSON-RPC, one session per connection)"
         )
         out.print(f"  servers   {', '.join(u.name for u in gw.upstreams) or 'none'}")
+        if bus is not None:
+            out.print("  events    published on the Redis event bus (DEVFACTORY_REDIS_URL)")
         if gw.keyring.generated is not None:
             out.print(
                 f"  token     {gw.keyring.generated}  (admin; set clients[].token_env to choose your own)"
