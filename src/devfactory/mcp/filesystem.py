@@ -21,13 +21,17 @@ import os
 import stat
 import sys
 import time
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path, PurePosixPath
 from typing import Annotated, Any, Literal, ParamSpec, TypeVar
+from urllib.parse import unquote, urlsplit
 
 import anyio.to_thread
+import mcp_types
 from mcp.server import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
+from mcp.shared.exceptions import MCPDeprecationWarning, MCPError
 from mcp.types import (
     AudioContent,
     BlobResourceContents,
@@ -53,7 +57,14 @@ from devfactory.mcp.fstext import (
     unified_diff,
 )
 from devfactory.mcp.hosted import HostedServer
-from devfactory.mcp.sandbox import MAX_ENTRIES, MAX_READ_BYTES, Entry, Location, Sandbox
+from devfactory.mcp.sandbox import (
+    MAX_ENTRIES,
+    MAX_READ_BYTES,
+    NARROWED,
+    Entry,
+    Location,
+    Sandbox,
+)
 
 __all__ = ["AFFECTED_CAP", "EditOperation", "assess_call", "build_server", "hosted"]
 
@@ -161,6 +172,22 @@ def build_server(sandbox: Sandbox) -> MCPServer:
         instructions="Files under the allowed directories only (see list_allowed_directories). "
         "Relative paths are taken against them.",
     )
+
+    async def narrow_by_client_roots(ctx: Any, call_next: Any) -> Any:
+        """Client roots (MCP ``roots/list``) may narrow the configured roots for a call, never
+        widen them (the reference server let them replace its directories)."""
+        if ctx.method != "tools/call":
+            return await call_next(ctx)
+        given = await _client_roots(ctx)
+        if given is None:
+            return await call_next(ctx)
+        token = NARROWED.set(sandbox.narrow(given))
+        try:
+            return await call_next(ctx)
+        finally:
+            NARROWED.reset(token)
+
+    server._lowlevel_server.middleware.append(narrow_by_client_roots)
 
     def add(
         fn: Callable[..., CallToolResult], title: str, hints: ToolAnnotations, **extra: Any
@@ -603,6 +630,25 @@ def _reported(fn: Callable[_P, _R]) -> Callable[_P, _R]:
             raise ToolError("Text that cannot be encoded as UTF-8 (a lone surrogate?)") from exc
 
     return call
+
+
+async def _client_roots(ctx: Any) -> list[str] | None:
+    """The paths of the client's ``file://`` roots, or None when it declares no roots or the
+    connection cannot ask (no back channel: the 2026 protocol deprecates roots)."""
+    wanted = mcp_types.ClientCapabilities(roots=mcp_types.RootsCapability())
+    try:
+        if not ctx.session.check_client_capability(wanted):
+            return None
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", MCPDeprecationWarning)
+            answer = await ctx.session.list_roots()
+    except (MCPError, AttributeError, TypeError):
+        return None
+    return [
+        unquote(urlsplit(str(root.uri)).path)
+        for root in answer.roots
+        if str(root.uri).startswith("file://")
+    ]
 
 
 def _warn(message: str) -> None:

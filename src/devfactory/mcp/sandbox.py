@@ -27,6 +27,7 @@ whose message names the path as the caller wrote it, never where a link points. 
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import ctypes
 import errno
 import functools
@@ -48,6 +49,7 @@ __all__ = [
     "MAX_SYMLINK_HOPS",
     "MAX_WALK_ENTRIES",
     "MAX_WRITE_BYTES",
+    "NARROWED",
     "Entry",
     "Location",
     "Root",
@@ -127,6 +129,13 @@ class _Followed(Exception):
     def __init__(self, location: Location) -> None:
         super().__init__(location.requested)
         self.location = location
+
+
+NARROWED: contextvars.ContextVar[tuple[PurePosixPath, ...] | None] = contextvars.ContextVar(
+    "devfactory_filesystem_narrowed", default=None
+)
+"""The client's roots for the request being served (see :meth:`Sandbox.narrow`); None:
+the client gave none, so the configured roots apply as they are."""
 
 
 class Sandbox:
@@ -215,9 +224,30 @@ class Sandbox:
             raise _escaped(location)
         return PurePosixPath(real)
 
+    def narrow(self, client_roots: Iterable[str]) -> tuple[PurePosixPath, ...]:
+        """What the client's roots leave of the configured roots: each client root inside a
+        configured one, and each configured root inside a client root. Never more than the
+        configuration allows; a client root elsewhere adds nothing."""
+        found: list[PurePosixPath] = []
+        for given in client_roots:
+            client = PurePosixPath(_normalise(os.path.realpath(given)))
+            for root in self._roots:
+                for form in (root.path, root.alias):
+                    if form is None:
+                        continue
+                    if client.is_relative_to(form):
+                        found.append(client)
+                    elif form.is_relative_to(client):
+                        found.append(form)
+        return tuple(dict.fromkeys(found))
+
     def _below_root(self, normalised: str) -> tuple[Root, tuple[str, ...]] | None:
-        """The deepest root holding the path, and the names below it."""
+        """The deepest root holding the path, and the names below it (and, while a client's
+        roots narrow this request, only inside them)."""
         path = PurePosixPath(normalised)
+        narrowed = NARROWED.get()
+        if narrowed is not None and not any(path.is_relative_to(p) for p in narrowed):
+            return None
         best: tuple[Root, tuple[str, ...]] | None = None
         for root in self._roots:
             for form in (root.path, root.alias):
