@@ -18,12 +18,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import shutil
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,7 +27,6 @@ from typing import TYPE_CHECKING, NoReturn
 from urllib.parse import urlsplit
 
 import pytest
-import uvicorn
 
 from devfactory.config import Settings
 from devfactory.db import Database
@@ -39,6 +34,7 @@ from devfactory.obs import log
 from devfactory.obs.events import MemoryBus
 from devfactory.web import create_app
 from devfactory.web.context import WebContext
+from tests.serving import app_server, serving
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, BrowserContext, Page, Route
@@ -152,26 +148,10 @@ def web_server(tmp_path: Path) -> Iterator[WebServer]:
     ctx: WebContext = app.state.web
     admin_name = "admin-browser"
     admin_key = ctx.keys.create(admin_name, "admin")
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(128)
-    config = uvicorn.Config(
-        app, log_level="warning", access_log=False, lifespan="on", timeout_graceful_shutdown=2
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=lambda: asyncio.run(server.serve(sockets=[sock])), daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not server.started and thread.is_alive() and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert server.started, "the dashboard did not start"
     try:
-        port = sock.getsockname()[1]
-        yield WebServer(f"http://127.0.0.1:{port}", admin_key, admin_name, store, bus, ctx)
+        with serving(app_server(app), what="the dashboard") as port:
+            url = f"http://127.0.0.1:{port}"
+            yield WebServer(url, admin_key, admin_name, store, bus, ctx)
     finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
         log.shutdown()
         store.close()

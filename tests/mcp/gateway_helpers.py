@@ -6,10 +6,6 @@ store (SQLite) so approvals can be reviewed by the test, and yields what a clien
 
 from __future__ import annotations
 
-import asyncio
-import socket
-import threading
-import time
 from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
@@ -29,6 +25,7 @@ from devfactory.mcp.gateway import Gateway
 from devfactory.mcp.hosted import HostedServer
 from devfactory.mcp.http import http_app
 from devfactory.mcp.wire import uvicorn_server
+from tests.serving import serving
 
 TOKEN = "gw-test-token-0123456789abcdef"
 
@@ -103,22 +100,8 @@ def running_gateway(
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # small answers go out now
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(128)
-    server = uvicorn_server(gw, http_app(gw))
-    thread = threading.Thread(target=lambda: asyncio.run(server.serve(sockets=[sock])), daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started and thread.is_alive() and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert server.started, "the gateway did not start"
     try:
-        yield Running(gw, sock.getsockname()[1], token or gw.keyring.generated, store)
+        with serving(uvicorn_server(gw, http_app(gw)), what="the gateway") as port:
+            yield Running(gw, port, token or gw.keyring.generated, store)
     finally:
-        server.should_exit = True
-        thread.join(timeout=15)
-        sock.close()
         store.close()

@@ -21,6 +21,7 @@ from mcp.shared.exceptions import MCPError
 from devfactory.obs import log
 from tests.mcp import notes_server
 from tests.mcp.gateway_helpers import Running, running_gateway
+from tests.serving import app_server, serving
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -337,36 +338,14 @@ class TestUpstreams:
     @pytest.mark.anyio
     async def test_an_http_server_behind_the_gateway(self, tmp_path: Path) -> None:
         """A Streamable HTTP server (its own uvicorn on loopback) declared by `url`."""
-        import asyncio
-        import threading
-        import time
-
-        import uvicorn
-
         server, _ = notes_server.build()
-        sock = socket.socket()
-        sock.bind(("127.0.0.1", 0))
-        sock.listen(16)
-        runner = uvicorn.Server(
-            uvicorn.Config(server.streamable_http_app(), log_level="warning", lifespan="on")
-        )
-        thread = threading.Thread(
-            target=lambda: asyncio.run(runner.serve(sockets=[sock])), daemon=True
-        )
-        thread.start()
-        while not runner.started:
-            time.sleep(0.02)
-        try:
-            url = f"http://127.0.0.1:{sock.getsockname()[1]}/mcp"
+        with serving(app_server(server.streamable_http_app()), what="the notes server") as port:
+            url = f"http://127.0.0.1:{port}/mcp"
             with running_gateway(tmp_path, {"servers": {"remote": {"url": url}}}) as gw:
                 async with gw.client() as client:
                     result = await client.call_tool("remote__read_note", {"name": "welcome"})
                     assert "hello" == text(result)
                     assert gw.gateway.health()["servers"]["remote"]["up"] is True
-        finally:
-            runner.should_exit = True
-            thread.join(timeout=10)
-            sock.close()
 
     @pytest.mark.anyio
     async def test_a_plugin_from_an_entry_point(

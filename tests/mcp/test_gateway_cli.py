@@ -56,22 +56,20 @@ def start(config: Path, home: Path) -> tuple[subprocess.Popen[str], int, str]:
     return proc, port, token
 
 
-def test_gateway_process_serves_both_wires_and_stops_cleanly(tmp_path: Path) -> None:
+def notes_config(tmp_path: Path) -> Path:
+    """A gateway configuration with the notes server as a stdio command."""
     config = tmp_path / "gateway.yaml"
-    config.write_text(
-        yaml.safe_dump(
-            {
-                "version": 1,
-                "servers": {
-                    "notes": {
-                        "command": sys.executable,
-                        "args": ["-m", "tests.mcp.notes_server"],
-                        "env": {"PYTHONPATH": str(ROOT)},
-                    }
-                },
-            }
-        )
-    )
+    notes = {
+        "command": sys.executable,
+        "args": ["-m", "tests.mcp.notes_server"],
+        "env": {"PYTHONPATH": str(ROOT)},
+    }
+    config.write_text(yaml.safe_dump({"version": 1, "servers": {"notes": notes}}))
+    return config
+
+
+def test_gateway_process_serves_both_wires_and_stops_cleanly(tmp_path: Path) -> None:
+    config = notes_config(tmp_path)
     home = tmp_path / "home"
     proc, port, token = start(config, home)
     try:
@@ -146,21 +144,7 @@ async def test_with_redis_the_calls_are_on_the_shared_event_bus(
     bus, where another process (the dashboard) follows it."""
     from devfactory.obs.events import RedisBus
 
-    config = tmp_path / "gateway.yaml"
-    config.write_text(
-        yaml.safe_dump(
-            {
-                "version": 1,
-                "servers": {
-                    "notes": {
-                        "command": sys.executable,
-                        "args": ["-m", "tests.mcp.notes_server"],
-                        "env": {"PYTHONPATH": str(ROOT)},
-                    }
-                },
-            }
-        )
-    )
+    config = notes_config(tmp_path)
     monkeypatch.setenv("DEVFACTORY_REDIS_URL", redis_url)
     bus = RedisBus(redis_url)
     subscription = bus.subscribe(["operation_finished"])

@@ -5,10 +5,6 @@ Web tests that stream run on asyncio through anyio's pytest plugin (``@pytest.ma
 
 from __future__ import annotations
 
-import asyncio
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +13,6 @@ from typing import Any
 import httpx
 import orjson
 import pytest
-import uvicorn
 
 from devfactory.config import Settings
 from devfactory.db import Database
@@ -25,6 +20,7 @@ from devfactory.obs import log
 from devfactory.obs.events import MemoryBus
 from devfactory.web import create_app
 from devfactory.web.context import WebContext
+from tests.serving import app_server, serving
 
 
 @pytest.fixture
@@ -75,25 +71,9 @@ def dashboard(tmp_path: Path) -> Iterator[Dashboard]:
     app = create_app(Settings(home=home), store=store, bus=bus)
     ctx: WebContext = app.state.web
     keys = {role: ctx.keys.create(f"{role}-1", role) for role in ("admin", "operator", "viewer")}
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(128)
-    config = uvicorn.Config(
-        app, log_level="warning", access_log=False, lifespan="on", timeout_graceful_shutdown=2
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=lambda: asyncio.run(server.serve(sockets=[sock])), daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not server.started and thread.is_alive() and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert server.started, "the dashboard did not start"
     try:
-        yield Dashboard(sock.getsockname()[1], home, store, bus, ctx, sink, keys)
+        with serving(app_server(app), what="the dashboard") as port:
+            yield Dashboard(port, home, store, bus, ctx, sink, keys)
     finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
         log.shutdown()
         store.close()

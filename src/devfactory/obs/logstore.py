@@ -243,6 +243,15 @@ def fts_text(body: str | bytes) -> str:
     )
 
 
+def _span(query: LogQuery) -> tuple[float, float] | None:
+    """The query's time range in Unix seconds (open ends infinite); None without a range."""
+    if query.since is None and query.until is None:
+        return None
+    since = _epoch(query.since) if query.since is not None else float("-inf")
+    until = _epoch(query.until) if query.until is not None else float("inf")
+    return since, until
+
+
 def _record(row_id: int, body: str) -> dict[str, Any]:
     try:
         record = orjson.loads(body)
@@ -456,10 +465,10 @@ class SQLiteLogStore(LogStore):
     def _id_bounds(self, query: LogQuery) -> tuple[int, int] | None:
         """The smallest and largest id a line in the query's time range can have: the span
         of the batches whose times overlap it. Exact, even for lines stored out of order."""
-        if query.since is None and query.until is None:
+        span = _span(query)
+        if span is None:
             return None
-        since = _epoch(query.since) if query.since is not None else float("-inf")
-        until = _epoch(query.until) if query.until is not None else float("inf")
+        since, until = span
         low, high = self.db.execute(
             "SELECT min(first_id), max(last_id) FROM logs_batches WHERE max_ts >= ? AND min_ts < ?",
             (since, until),
@@ -646,10 +655,10 @@ class PostgresLogStore(LogStore):
         overlaps the range bound the ids; a walk in from each end of that, on the primary
         key, finds the first line in the range (at most a bucket away). Exact, even for
         lines stored out of order."""
-        if query.since is None and query.until is None:
+        span = _span(query)
+        if span is None:
             return None
-        since = _epoch(query.since) if query.since is not None else float("-inf")
-        until = _epoch(query.until) if query.until is not None else float("inf")
+        since, until = span
         low, high = self.db.execute(
             "SELECT min(bucket), max(bucket) FROM logs_buckets WHERE max_ts >= ? AND min_ts < ?",
             (since, until),
