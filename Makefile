@@ -22,10 +22,10 @@ $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 EXAMPLE ?= examples/consulting/workspace.yaml
 ENV ?= dev
 
-## run: set up .venv and deploy the example workspace to the embedded default, then verify
+## run: set up .venv, deploy the example to the embedded default, then serve the MCP gateway
+##      (:8811) and the dashboard (:8000) until Ctrl-C; prints their URLs and a new admin key
 run: $(VENV)/.installed
-	$(BIN)/devfactory apply $(EXAMPLE) --env $(ENV) --auto-approve --print-report
-	$(BIN)/devfactory verify $(EXAMPLE) --env $(ENV)
+	$(BIN)/devfactory up $(EXAMPLE) --env $(ENV) $(UP_ARGS)
 
 ## serve: run the local Notion server on a port, with a demo token
 serve: $(VENV)/.installed

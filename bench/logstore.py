@@ -5,7 +5,7 @@
 1. **Ingest**: realistic generated lines (several components, streams and levels, operation
    ids, page ids, tools, durations, error texts) emitted into a :class:`BatchWriter` in front
    of a fresh store, timed from the first ``emit`` until ``flush`` returns. Baseline in the
-   same run: the same rows, 500 per transaction, into the same table and indexes but without
+   same run: the same rows, a writer batch per transaction, into the same table and indexes but without
    full text (SQLite: plain ``executemany`` INSERTs; PostgreSQL: binary ``COPY``, as its
    store writes), so the difference is the cost of FTS (and of the writer thread). Target
    ≥ 20,000 lines/s.
@@ -24,6 +24,7 @@ separately; otherwise its section says why it was skipped.
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import os
 import platform
@@ -56,6 +57,8 @@ from devfactory.obs.logstore import (  # noqa: E402
 )
 
 PG_URL = os.environ.get("DEVFACTORY_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
+BATCH: int = inspect.signature(BatchWriter).parameters["batch_size"].default
+"""Lines a transaction, in the store's writes and in the baselines alike."""
 QUICK = 10_000  # lines ingested and searched by --quick
 TARGET_INGEST = 20_000
 TARGET_P50_MS = 50.0
@@ -176,7 +179,7 @@ def ingest(url: str, lines: list[tuple[bytes, dict[str, Any]]]) -> dict[str, Any
 
 
 def baseline_ingest(url: str, lines: list[tuple[bytes, dict[str, Any]]]) -> dict[str, Any]:
-    """SQLite's baseline: the same rows with plain executemany, 500 per transaction, into a
+    """SQLite's baseline: the same rows with plain executemany, BATCH per transaction, into a
     table without FTS."""
     db = Database(url)
     db.script(
@@ -191,8 +194,8 @@ def baseline_ingest(url: str, lines: list[tuple[bytes, dict[str, Any]]]) -> dict
         """
     )
     started = time.perf_counter()
-    for i in range(0, len(lines), 500):
-        rows = [_row(line, record) for line, record in lines[i : i + 500]]
+    for i in range(0, len(lines), BATCH):
+        rows = [_row(line, record) for line, record in lines[i : i + BATCH]]
         with db.transaction():
             db.executemany(
                 "INSERT INTO plain (ts, level, stream, component, operation_id, "
@@ -209,7 +212,7 @@ def baseline_ingest(url: str, lines: list[tuple[bytes, dict[str, Any]]]) -> dict
 
 
 def baseline_copy(url: str, lines: list[tuple[bytes, dict[str, Any]]]) -> dict[str, Any]:
-    """PostgreSQL's baseline: the same rows by binary COPY, 500 per transaction (as
+    """PostgreSQL's baseline: the same rows by binary COPY, BATCH per transaction (as
     ``PostgresLogStore.write`` sends them), into the same table and indexes without the
     tsvector column and its GIN index: the difference is what full text costs."""
     db = Database(url)
@@ -226,8 +229,8 @@ def baseline_copy(url: str, lines: list[tuple[bytes, dict[str, Any]]]) -> dict[s
         "ts, level, stream, component, operation_id, parent_operation_id, trace_id, event, body"
     )
     started = time.perf_counter()
-    for i in range(0, len(lines), 500):
-        rows = [_row(line, record) for line, record in lines[i : i + 500]]
+    for i in range(0, len(lines), BATCH):
+        rows = [_row(line, record) for line, record in lines[i : i + BATCH]]
         with (
             db.transaction(),
             db._pg.cursor() as cur,
@@ -414,7 +417,7 @@ def engine_tables(name: str, r: dict[str, Any]) -> list[str]:
     ]
     base = r.get("baseline")
     lines.append(
-        f"| ingest through BatchWriter ({ing['lines']:,} lines, batches of 500) "
+        f"| ingest through BatchWriter ({ing['lines']:,} lines, batches of {BATCH:,}) "
         f"| {ing['lines_per_s']:,} lines/s | "
         + (f"{base['lines_per_s']:,} lines/s ({base.get('what', 'no FTS')})" if base else "—")
         + f" | ≥ {TARGET_INGEST:,} lines/s | {ok(ing['lines_per_s'] >= TARGET_INGEST)} |"
@@ -465,10 +468,10 @@ def render(results: dict[str, Any], command: str) -> str:
         "one line in 100,000 holds a rare word. About 400 bytes a line.",
         "- Ingest: the lines are made first, then emitted into a BatchWriter (queue large enough that "
         "nothing drops) and timed until flush() returns. The SQLite baseline writes the same rows "
-        "with plain executemany INSERTs, 500 a transaction, into the same table and indexes "
-        "without the FTS table and triggers; the PostgreSQL one by binary COPY, 500 a "
-        "transaction (as the store writes), into the same table and indexes without the "
-        "tsvector column and GIN index.",
+        f"with plain executemany INSERTs, {BATCH:,} a transaction (BatchWriter's batch), into the "
+        "same table and indexes without the full-text index; the PostgreSQL one by binary COPY, "
+        f"{BATCH:,} a transaction (as the store writes), into the same table and indexes "
+        "without the tsvector column and GIN index.",
         "- Corpus: through LogStore.write in 10,000-line transactions on both engines, so the "
         "full-text index is the one normal writes build (SQLite: the FTS triggers run; PostgreSQL: "
         "a binary COPY, the generated tsvector and the GIN index maintained as on insert), then "

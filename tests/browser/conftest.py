@@ -155,3 +155,7 @@ def web_server(tmp_path: Path) -> Iterator[WebServer]:
     finally:
         log.shutdown()
         store.close()
+
+
+# ``gateway`` (per test): a real MCP gateway sharing web_server's store, log store and bus.
+from tests.browser.gateway import gateway  # noqa: E402, F401

@@ -17,10 +17,12 @@ from devfactory.obs.logstore import (
     BatchWriter,
     LogQuery,
     LogStore,
+    PostgresLogStore,
     SQLiteLogStore,
     fts5_query,
     fts_text,
     open_store,
+    pg_tsvector,
     term_list,
 )
 from devfactory.obs.metrics import REGISTRY
@@ -411,6 +413,101 @@ def test_postgres_store_without_buckets_gets_them_on_open(pg_url: str) -> None:
         assert reopened.db.execute("SELECT count(*) FROM logs_buckets")[0][0] >= 1
         since = T0 + timedelta(seconds=30)
         assert ["newer line"] == events(reopened.search(LogQuery(text="line", since=since)))
+
+
+def _server_vector(store: LogStore, vector: bytes) -> str:
+    """How PostgreSQL reads ``vector`` (binary, as COPY sends it): its text form."""
+    with store.db._pg.cursor() as cur:
+        cur.execute("CREATE TEMP TABLE IF NOT EXISTS v (tsv tsvector)")
+        cur.execute("TRUNCATE v")
+        with cur.copy("COPY v (tsv) FROM STDIN (FORMAT BINARY)") as copy:
+            copy.set_types(["bytea"])
+            copy.write_row((vector,))
+        row = cur.execute("SELECT tsv::text FROM v").fetchone()
+    assert row is not None
+    return str(row[0])
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "tool call notion.delete page_id 6b0d549b-6f03 duration_s 0.0091",
+        "Repeated repeated REPEATED words, words; and a/b/c paths",
+        "Übergröße café naïve 東京 2026",
+        "",
+        "   ...   ",
+    ],
+)
+def test_pg_tsvector_is_what_to_tsvector_makes_of_the_same_words(pg_url: str, text: str) -> None:
+    """The vector built in Python and sent in binary is the one the server would have made
+    with ``to_tsvector('simple', …)`` from the text with punctuation as spaces."""
+    with open_store(pg_url) as store:
+        expected = store.db.execute(
+            "SELECT to_tsvector('simple', regexp_replace(?, '[^[:alnum:]]+', ' ', 'g'))::text",
+            (text,),
+        )[0][0]
+        assert expected == _server_vector(store, pg_tsvector(text))
+
+
+def test_pg_tsvector_limits_match_the_servers(pg_url: str) -> None:
+    """Words too long for a lexeme are left out, positions stop at 16,383 and at 255 a word,
+    as ``to_tsvector`` does, so a huge line is stored instead of failing its batch."""
+    long_word = "x" * 3000
+    many = " ".join(["common"] * 300 + [f"w{i}" for i in range(17_000)] + ["tail"])
+    with open_store(pg_url) as store:
+        for text in (f"short {long_word} kept", many):
+            expected = store.db.execute("SELECT to_tsvector('simple', ?)::text", (text,))[0][0]
+            assert expected == _server_vector(store, pg_tsvector(text))
+
+
+def test_postgres_phrase_and_prefix_search_on_written_vectors(pg_url: str) -> None:
+    with open_store(pg_url) as store:
+        store.write(
+            lines(
+                record("deploy finished", at=0, summary="three databases created"),
+                record("deploy started", at=1, summary="databases three created"),
+            )
+        )
+        found = store.search(LogQuery(text='"three databases"'))
+        assert ["deploy finished"] == events(found)
+        assert 2 == len(store.search(LogQuery(text="datab*")))
+        assert [] == store.search(LogQuery(text="2026"))  # the timestamp is not words
+
+
+def test_postgres_store_with_a_generated_vector_is_converted_on_open(pg_url: str) -> None:
+    """A store made when the server generated ``tsv`` from the whole line: opening it makes
+    the column plain, its old rows stay found, and new rows bring their own vectors."""
+    db = Database(pg_url)
+    db.script(
+        PostgresLogStore._schema.replace(
+            "tsv TSVECTOR\n",
+            "tsv TSVECTOR GENERATED ALWAYS AS (to_tsvector('simple', "
+            "regexp_replace(event || ' ' || body, '[^[:alnum:]]+', ' ', 'g'))) STORED\n",
+        )
+    )
+    assert (
+        "s"
+        == db.execute(
+            "SELECT attgenerated FROM pg_attribute WHERE attrelid = 'logs'::regclass "
+            "AND attname = 'tsv'"
+        )[0][0]
+    )
+    old = record("legacy line", at=0, word="walrus")
+    db.execute(
+        "INSERT INTO logs (ts, level, stream, event, body) VALUES (?, 'info', 'operations', ?, ?)",
+        (T0.timestamp(), old["event"], orjson.dumps(old).decode()),
+    )
+    db.close()
+    with open_store(pg_url) as store:
+        assert (
+            ""
+            == store.db.execute(
+                "SELECT attgenerated FROM pg_attribute WHERE attrelid = 'logs'::regclass "
+                "AND attname = 'tsv'"
+            )[0][0]
+        )
+        store.write(lines(record("new line", at=5, word="walrus")))
+        assert ["new line", "legacy line"] == events(store.search(LogQuery(text="walrus")))
 
 
 def test_fts_text_holds_fields_but_not_columns_or_per_line_ids() -> None:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from devfactory.gate.approvals import Approvals
 from devfactory.gate.decide import decide
 from devfactory.gate.policy import Policy, ToolCall
-from devfactory.obs.metrics import CALL_DURATION, CALLS
 from tests.web.conftest import Dashboard
 
 CALL = ToolCall("docker", "docker__remove", {"container": "old-job"})
@@ -125,17 +125,57 @@ class TestApprovals:
 
 class TestOverview:
     def test_metrics_summary(self, dashboard: Dashboard) -> None:
-        """The summary reports calls, success rate, percentiles, approvals and the process."""
+        """The summary counts the call lines of the shared log store in its window: calls,
+        success rate, percentiles, retries, 429s, the rate budget; approvals; the process."""
         Approvals(dashboard.store).create(CALL, decide(CALL, Policy()), ttl=600)
-        CALLS.labels("tool", "ok").inc()
-        CALL_DURATION.labels("tool").observe(0.02)
+        now = datetime.now(UTC)
+
+        def at(seconds_ago: float) -> str:
+            return (now - timedelta(seconds=seconds_ago)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+        gateway = {"level": "info", "stream": "audit", "component": "gateway", "event": "mcp.call"}
+        notion = {"level": "info", "stream": "performance", "component": "notion"}
+        dashboard.write_logs(
+            {**gateway, "timestamp": at(5), "outcome": "ok", "duration_s": 0.010},
+            {**gateway, "timestamp": at(6), "outcome": "halted", "duration_s": 0.030},
+            {**gateway, "timestamp": at(20 * 60), "outcome": "ok", "duration_s": 9.0},  # too old
+            {
+                **notion,
+                "event": "notion call",
+                "timestamp": at(7),
+                "status": 200,
+                "duration_s": 0.020,
+                "attempt": 1,
+                "rate_limit_wait_s": 0.5,
+            },
+            {
+                **notion,
+                "event": "notion call",
+                "timestamp": at(120),
+                "status": 429,
+                "duration_s": 0.040,
+                "attempt": 2,
+                "rate_limit_wait_s": 0.0,
+            },
+            {**gateway, "event": "web.access", "timestamp": at(1)},  # not a call
+        )
         with dashboard.client("viewer") as http:
             body = http.get("/api/v1/metrics/summary").json()
-        assert body["calls"]["total"] >= 1 and 0 <= body["calls"]["success_rate"] <= 1
-        assert body["latency_seconds"]["p50"] is not None
+        calls = body["calls"]
+        assert (4, 3) == (calls["total"], calls["per_minute"])
+        assert {"mcp": 2, "notion": 2} == calls["by_kind"]
+        assert {"ok": 2, "halted": 1, "client_error": 1} == calls["by_outcome"]
+        assert 0.5 == calls["success_rate"]
+        assert {"p50": 0.025, "p95": 0.0385} == body["latency_seconds"]
+        assert (1, 1) == (body["retries"], body["rate_limited"])
+        budget = body["rate_limit"]
+        assert (3.0, round(1 / 60, 4)) == (budget["allowed_per_second"], budget["used_per_second"])
+        assert 0.5 == budget["wait_seconds"]
+        series = body["series"]
+        assert 15 == len(series["calls"]) and 4 == sum(series["calls"])
+        assert 2 == sum(series["errors"])
         assert 1 == body["pending_approvals"]
         assert body["process"]["resident_memory_bytes"] > 0
-        assert {"retries", "rate_limited"} <= body.keys()
 
     def test_deployments_backups_databases(self, dashboard: Dashboard) -> None:
         """Reports, backups (with their restore command) and states are listed from home."""

@@ -127,3 +127,28 @@ async def test_approving_publishes_an_event(dashboard: Dashboard) -> None:
         json.loads(event["data"])["approval_id"],
         json.loads(event["data"])["reviewer"],
     )
+
+
+async def test_a_client_that_fell_behind_gets_a_gap_before_the_next_event(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Events dropped from a slow client's queue are announced: a ``gap`` with how many and
+    the last id it did get, then the newest events."""
+    from devfactory.obs.events import MemoryBus
+    from devfactory.web import events
+
+    monkeypatch.setattr(events, "QUEUE", 3)
+    bus = MemoryBus()
+    first = await bus.publish(halted(0))
+    stream = events.event_stream(bus, after_id=first.id - 1)  # replays the first
+    with anyio.fail_after(5):
+        got = await anext(stream)
+    assert got.id == str(first.id)
+    for n in range(1, 9):
+        await bus.publish(halted(n))  # 8 more into a queue of 3: 5 dropped
+    with anyio.fail_after(5):
+        gap = await anext(stream)
+        after = [await anext(stream) for _ in range(3)]
+    await stream.aclose()
+    assert gap.event == "gap" and gap.data["dropped"] == 5
+    assert [int(e.id) for e in after] == [first.id + 6, first.id + 7, first.id + 8]

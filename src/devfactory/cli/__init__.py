@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from devfactory import __version__
-from devfactory.cli import approvals, backup, deploy, gateway, logs, mcp, notion, web
+from devfactory.cli import approvals, backup, deploy, gateway, logs, mcp, notion, up, web
 from devfactory.config import load_settings
 from devfactory.errors import ConfigError, DevfactoryError, FileIssuesError, UserError
 from devfactory.obs import log
@@ -37,6 +37,7 @@ backup.register(app)
 approvals.register(app)
 gateway.register(app)
 web.register(app)
+up.register(app)
 
 _err = Console(stderr=True)
 
@@ -61,6 +62,7 @@ LOGGED = frozenset(
         "state",
         "gateway",
         "web",
+        "up",
     }
 )
 

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import signal
 import socket
+from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -22,6 +25,7 @@ __all__ = [
     "TARGET_OPTION",
     "existing",
     "listen",
+    "serve_all_until_stopped",
     "serve_until_stopped",
     "state_file_for",
 ]
@@ -103,3 +107,35 @@ def serve_until_stopped(server: Any, sock: socket.socket, out: Console, stopped:
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+def serve_all_until_stopped(
+    servers: Sequence[tuple[Any, socket.socket]], out: Console, stopped: str
+) -> None:
+    """Run several uvicorn servers (each on its socket) on one event loop until SIGTERM or
+    SIGINT, then print ``stopped``.
+
+    One loop, so the servers share in-process things bound to it (an event bus, its
+    subscribers). uvicorn's own signal capture is per server and the last one installed wins,
+    so it is turned off here and one handler tells every server to exit gracefully.
+    """
+    for server, _ in servers:
+        server.capture_signals = contextlib.nullcontext
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+
+        def stop() -> None:
+            for server, _ in servers:
+                server.should_exit = True
+
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop)
+        try:
+            await asyncio.gather(*(server.serve(sockets=[sock]) for server, sock in servers))
+        finally:
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.remove_signal_handler(sig)
+
+    asyncio.run(main())
+    out.print(stopped)

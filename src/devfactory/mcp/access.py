@@ -9,7 +9,9 @@ their SHA-256 digests, never the tokens, and compares digests in constant time. 
 
 A client may further be limited to some servers, and to some logical Notion databases with
 an access level each (``read`` < ``write`` < ``deploy``): a Notion tool that names a
-``database`` needs ``read`` when it is read-only and ``write`` otherwise.
+``database`` needs ``read`` when it is read-only and ``write`` otherwise. The same grants
+bound who may *approve* a halted call (:func:`review_problem`): ``write`` on the database a
+tool call names, ``deploy`` on every database a deploy's destructive changes touch.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from typing import Any
 from devfactory.mcp.config import ClientEntry, GatewayConfig, TcpAccess
 from devfactory.obs import redact
 
-__all__ = ["Keyring", "Principal", "permission_problem"]
+__all__ = ["Keyring", "Principal", "permission_problem", "review_problem"]
 
 _LEVEL = {"read": 1, "write": 2, "deploy": 3}
 
@@ -60,6 +62,36 @@ def permission_problem(
         if have < need:
             wanted = "read" if read_only else "write"
             return f"client {principal.name!r} may not {wanted} database {database!r}"
+    return None
+
+
+def review_problem(
+    principal: Principal, server: str, arguments: Mapping[str, Any] | str
+) -> str | None:
+    """Why ``principal`` may not approve a halted call to ``server`` with ``arguments``, or
+    None when it may (its role is checked by the caller). Without database grants a
+    reviewer reaches every database. With them: a tool call naming a ``database`` needs
+    ``write`` on it; a deploy (server ``deploy``) needs ``deploy`` on every database its
+    changes name (``"- clients.Website: …"``), and one whose databases cannot be told is
+    refused rather than guessed."""
+    if principal.databases is None:
+        return None
+    named: set[str] = set()
+    if isinstance(arguments, Mapping):
+        database = arguments.get("database")
+        if isinstance(database, str):
+            named.add(database)
+        if server == "deploy":
+            for change in arguments.get("changes") or []:
+                address = str(change).split(" ", 1)[-1]
+                named.add(address.split(".", 1)[0].split(":", 1)[0].strip())
+    need = 3 if server == "deploy" else 2
+    if server == "deploy" and not named:
+        return f"{principal.name!r} has database grants and this deploy names no database"
+    for database in sorted(named):
+        if _LEVEL.get(principal.databases.get(database, ""), 0) < need:
+            wanted = "deploy" if need == 3 else "write"
+            return f"{principal.name!r} may not {wanted} database {database!r}"
     return None
 
 

@@ -7,9 +7,9 @@ docs/log-search.md):
   :func:`fts_text` of the line (its fields as words, without the columns' own fields and the
   per-line trace and span ids), written with each batch; ``prune`` recomputes that text to
   delete exactly what was indexed. Stores made before keep their external-content index.
-- **PostgreSQL**: the same table with a generated ``tsvector`` column (``simple``
-  configuration over ``event || ' ' || body``) and a GIN index on it, batches written with
-  ``COPY``, and ``logs_buckets`` (the time span of every 2,048 ids) that turns a time range
+- **PostgreSQL**: the same table with a ``tsvector`` column over the same words (built in
+  Python by :func:`pg_tsvector` and sent in binary) and a GIN index on it, batches written
+  with ``COPY``, and ``logs_buckets`` (the time span of every 2,048 ids) that turns a time range
   into an id range. A text search does not leave the plan to the planner, which cannot tell
   a rare word from a common one (see :class:`PostgresLogStore`).
 
@@ -27,7 +27,7 @@ from __future__ import annotations
 import contextlib
 import queue
 import re
-import string
+import struct
 import threading
 import time
 from collections.abc import Callable, Collection, Mapping, Sequence
@@ -52,6 +52,7 @@ __all__ = [
     "fts5_query",
     "fts_text",
     "open_store",
+    "pg_tsvector",
     "term_list",
 ]
 
@@ -79,6 +80,7 @@ class LogQuery:
     ``level``: a string is a *minimum* (``"warning"`` = warning, error, critical); a
     collection of strings is an exact set. ``stream`` likewise is one stream or a set.
     ``since``/``until``: ``since <= time < until`` (naive datetimes are UTC).
+    ``event``: one event name or a set of them, matched exactly (``"mcp.call"``).
     Results come newest first (in the order they were stored), at most ``limit``.
     """
 
@@ -89,6 +91,7 @@ class LogQuery:
     operation_id: str | None = None
     since: datetime | None = None
     until: datetime | None = None
+    event: str | Collection[str] | None = None
     limit: int = 100
 
     def __post_init__(self) -> None:
@@ -135,6 +138,10 @@ def _filters(query: LogQuery) -> tuple[list[str], list[Any]]:
     if streams:
         where.append(f"l.stream IN ({', '.join('?' * len(streams))})")
         params.extend(streams)
+    events = _as_set(query.event)
+    if events:
+        where.append(f"l.event IN ({', '.join('?' * len(events))})")
+        params.extend(events)
     for column, value in (("component", query.component), ("operation_id", query.operation_id)):
         if value is not None:
             where.append(f"l.{column} = ?")
@@ -274,6 +281,8 @@ class LogStore:
     """
 
     _schema: str = ""
+    #: SQL for the bucket of a line's time, given the range's start and the bucket width.
+    _slice: str = "CAST((l.ts - ?) / ? AS INTEGER)"
 
     def __init__(self, db: Database) -> None:
         self.db = db
@@ -331,6 +340,35 @@ class LogStore:
         sql += f" ORDER BY {order} DESC LIMIT ?"
         rows = self.db.execute(sql, [*params, limit])
         return [_record(row_id, body) for row_id, body in rows]
+
+    def histogram(self, query: LogQuery, buckets: int) -> list[int]:
+        """How many lines match ``query`` in each of ``buckets`` equal slices of its time
+        range (``since`` and ``until`` are required): the volume chart of a search. Counted
+        by the database, so a busy range costs one grouped scan, not its lines."""
+        if query.since is None or query.until is None:
+            raise UserError("a histogram needs both since and until")
+        if buckets < 1:
+            raise UserError(f"buckets must be at least 1, got {buckets}")
+        start, end = _epoch(query.since), _epoch(query.until)
+        counts = [0] * buckets
+        if end <= start:
+            return counts
+        width = (end - start) / buckets
+        where: list[str] = []
+        params: list[Any] = []
+        source = "logs l"
+        text = self._text_filter(query.text, query) if query.text else None
+        if text is not None:
+            source = text.source
+            where.append(text.condition)
+            params.extend(text.params)
+        filters, values = _filters(query)
+        sql = f"SELECT {self._slice} AS b, count(*) FROM {source}"
+        sql += " WHERE " + " AND ".join([*where, *filters]) + " GROUP BY b"
+        for bucket, count in self.db.execute(sql, [start, width, *params, *values]):
+            # A line at the very end of a slice may round into the next: keep it in range.
+            counts[min(max(int(bucket), 0), buckets - 1)] += int(count)
+        return counts
 
     def tail(self, after_id: int | None = None, limit: int = 20) -> list[dict[str, Any]]:
         """Lines stored after ``after_id`` (oldest first, at most ``limit``); without an id, the
@@ -510,27 +548,76 @@ class SQLiteLogStore(LogStore):
             )
 
 
-def _pg_words(text: str) -> str:
-    """SQL for ``text`` with every character that is not a letter or digit made a space, the
-    input of the PostgreSQL ``tsvector``.
+_PG_MAX_POS = 16383  # a tsvector position has 14 bits; later words share the last one
+_PG_MAX_POSITIONS = 255  # positions kept a lexeme, as to_tsvector keeps
+_PG_MAX_LEXEME = 2047  # bytes; to_tsvector skips longer words with a notice
+_PG_MAX_TEXT = 262_144  # characters indexed per line: a tsvector may not exceed 1 MB
+_INT = struct.Struct("!i")
+_SHORT = struct.Struct("!H")
+_ONE = b"\0\0\1"  # the lexeme's terminating NUL, then a position count of 1
+_AT = [i.to_bytes(2, "big") for i in range(_PG_MAX_POSITIONS + 1)]  # 16-bit big-endian
+_ONE_AT = [_ONE + at for at in _AT]
+_ASCII_WORD = re.compile(r"[a-z0-9]+")  # _WORD on lowercased ASCII text, twice as fast
 
-    ``regexp_replace(text, '[^[:alnum:]]+', ' ', 'g')`` does that for any text, but costs
-    about 35 µs for a 400-byte line. A line of printable ASCII (nearly all of them) takes 32
-    plain ``replace`` calls instead, one per ASCII punctuation character, about 6 µs: the
-    tokens, and so the ``tsvector``, are the same, since the parser treats a run of spaces
-    like one space."""
-    fast = text
-    for char in string.punctuation:
-        quoted = char.replace("'", "''")
-        fast = f"replace({fast}, '{quoted}', ' ')"
-    return (
-        f"CASE WHEN {text} ~ '^[ -~]*$' THEN {fast} "
-        f"ELSE regexp_replace({text}, '[^[:alnum:]]+', ' ', 'g') END"
-    )
+
+def pg_tsvector(text: str) -> bytes:
+    """``text``'s words (runs of letters and digits, lowercased) as a ``tsvector`` in
+    PostgreSQL's binary form, with their positions, for ``COPY … (FORMAT BINARY)``.
+
+    The same words :func:`_pg_tsquery` searches for, split by the same expression, so index
+    and query agree by construction. Building it here, on the writer thread, rather than
+    ``to_tsvector`` in the server takes the parse off the database, which is the bottleneck
+    of ingest (one core does the parse and the GIN insert of every line)."""
+    text = text[:_PG_MAX_TEXT].lower()
+    words = _ASCII_WORD.findall(text) if text.isascii() else _WORD.findall(text)
+    if len(words) < _PG_MAX_POSITIONS and max(map(len, words), default=0) <= 511:
+        # Nearly every line: no word too long, no cap reached; the plain loop is half the cost.
+        found: dict[str, list[int]] = {}
+        for at, word in enumerate(words, 1):
+            seen = found.get(word)
+            if seen is None:
+                found[word] = [at]
+            else:
+                seen.append(at)
+        # Positions below 256 here: their bytes come from tables, not struct calls.
+        return _INT.pack(len(found)) + b"".join(
+            [
+                word.encode() + _ONE_AT[seen[0]]
+                if len(seen) == 1
+                else word.encode() + b"\0" + _AT[len(seen)] + b"".join([_AT[i] for i in seen])
+                for word, seen in found.items()
+            ]
+        )
+    positions: dict[str, list[int]] = {}
+    at = 0
+    for word in words:
+        if len(word) > _PG_MAX_LEXEME // 4 and len(word.encode()) > _PG_MAX_LEXEME:
+            continue  # skipped without taking a position, as the server does
+        at = at + 1 if at < _PG_MAX_POS else _PG_MAX_POS
+        seen = positions.get(word)
+        if seen is None:
+            positions[word] = [at]
+        elif len(seen) < _PG_MAX_POSITIONS and seen[-1] < at:
+            seen.append(at)
+    return _pack(positions)
+
+
+def _pack(positions: dict[str, list[int]]) -> bytes:
+    """The binary ``tsvector``: the lexeme count, then each lexeme NUL-terminated with its
+    position count and positions (16-bit, weight bits zero)."""
+    parts = [_INT.pack(len(positions))]
+    for word, seen in positions.items():
+        if len(seen) == 1:
+            parts.append(word.encode() + _ONE + _SHORT.pack(seen[0]))
+        else:
+            parts.append(
+                word.encode() + b"\0" + struct.pack(f"!{len(seen) + 1}H", len(seen), *seen)
+            )
+    return b"".join(parts)
 
 
 def _pg_tsquery(text: str) -> str | None:
-    """A ``to_tsquery('simple', …)`` input for user text: each term's words quoted (so user
+    """A ``tsquery`` for user text (cast, not parsed again): each term's words quoted (so user
     input is never tsquery syntax) and split the way the indexed text is (punctuation is a
     separator), a phrase's words joined by ``<->``, all terms required; ``None`` when no word
     is left."""
@@ -543,11 +630,12 @@ def _pg_tsquery(text: str) -> str | None:
 
 
 class PostgresLogStore(LogStore):
-    """The PostgreSQL engine: a generated ``tsvector`` (``simple``) with a GIN index.
+    """The PostgreSQL engine: a ``tsvector`` column with a GIN index.
 
     Writing: one binary ``COPY`` per batch (``executemany`` costs the server one INSERT
-    statement per line), and the time span of the batch's lines folded into ``logs_buckets``
-    in the same transaction.
+    statement per line) with the ``tsvector`` made by :func:`pg_tsvector` from the event and
+    :func:`fts_text` of the line, the words the SQLite engine indexes; and the time span of
+    the batch's lines folded into ``logs_buckets`` in the same transaction.
 
     Searching for text, newest first, is a choice the planner gets wrong: it cannot tell a
     rare word from a common one (a word missing from its statistics is guessed at 0.3% of
@@ -569,9 +657,9 @@ class PostgresLogStore(LogStore):
     #: how many of the newest ids of the range the first pass of a text search covers.
     PROBE_IDS = 10_000
 
-    # Punctuation becomes a space before parsing, so every word of a value is a lexeme (the
-    # default parser would keep `notion.delete` or `a/b` whole); tsvector has a size limit
-    # (1 MB), so at most the first 256 KiB of a line is indexed.
+    # ``tsv`` is written with each line (see :func:`pg_tsvector`). Stores made before held a
+    # column generated in the server from the whole line; opening one turns that into a
+    # plain column (its rows keep their vectors), see ``__init__``.
     _schema = f"""
         CREATE TABLE IF NOT EXISTS logs (
             id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
@@ -584,8 +672,7 @@ class PostgresLogStore(LogStore):
             trace_id TEXT,
             event TEXT NOT NULL,
             body TEXT NOT NULL,
-            tsv TSVECTOR GENERATED ALWAYS AS
-                (to_tsvector('simple', {_pg_words("left(event || ' ' || body, 262144)")})) STORED
+            tsv TSVECTOR
         );
         {_INDEXES};
         CREATE INDEX IF NOT EXISTS logs_tsv ON logs USING GIN (tsv);
@@ -595,11 +682,20 @@ class PostgresLogStore(LogStore):
             max_ts DOUBLE PRECISION NOT NULL
         );
         """
-    _types = ("float8", "text", "text", "text", "text", "text", "text", "text", "text")
+    # ``bytea`` sends the vector's bytes as they are; COPY reads them as the column's type.
+    _types = ("float8", "text", "text", "text", "text", "text", "text", "text", "text", "bytea")
+    _slice = "CAST(floor((l.ts - ?) / ?) AS BIGINT)"
 
     def __init__(self, db: Database) -> None:
         created = not db.execute("SELECT to_regclass('logs_buckets') IS NOT NULL")[0][0]
         super().__init__(db)
+        generated = db.execute(
+            "SELECT attgenerated FROM pg_attribute "
+            "WHERE attrelid = 'logs'::regclass AND attname = 'tsv'"
+        )
+        if generated and generated[0][0] == "s":
+            # A store made when the server computed the vector: new lines bring their own.
+            db.execute("ALTER TABLE logs ALTER COLUMN tsv DROP EXPRESSION")
         # psycopg prepares a statement run five times, and PostgreSQL may then plan it once
         # for any values: a generic plan cannot tell a rare word or a narrow id range from a
         # broad one, which is the whole point of the search strategy. Plan every time.
@@ -613,20 +709,28 @@ class PostgresLogStore(LogStore):
 
     def write(self, records: Sequence[tuple[bytes, Record]]) -> None:
         """Store a batch with one binary ``COPY``, and widen the time span of the id buckets
-        its lines went into (see :meth:`_id_bounds`)."""
-        rows = [_row(line, record) for line, record in records]
-        if not rows:
+        its lines went into (see :meth:`_id_bounds`).
+
+        Each row is made while the COPY runs, so the server indexes the lines already sent
+        while this thread builds the vectors of the next ones."""
+        if not records:
             return
         with self.db.transaction():
+            # Asynchronous commit: the writer does not wait for the WAL flush, so the next
+            # batch starts at once. A server crash can lose the last few hundred
+            # milliseconds of lines from the store, never corrupt it; every line is also in
+            # the JSONL files under ``.devfactory/logs``, which remain the record.
+            self.db.execute("SET LOCAL synchronous_commit = off")
             # Every id the COPY takes is above the largest one visible now (ids only grow).
             before = self.db.execute("SELECT max(id) FROM logs")[0][0] or 0
             with (
                 self.db._pg.cursor() as cur,
-                cur.copy(f"COPY logs ({_COLUMNS}) FROM STDIN (FORMAT BINARY)") as copy,
+                cur.copy(f"COPY logs ({_COLUMNS}, tsv) FROM STDIN (FORMAT BINARY)") as copy,
             ):
                 copy.set_types(self._types)
-                for row in rows:
-                    copy.write_row(row)
+                for line, record in records:
+                    row = _row(line, record)
+                    copy.write_row((*row, pg_tsvector(f"{row[7]} {fts_text(row[8])}")))
             # The lines above ``before``: this batch, and any other writer's committed since
             # (whose own write records them too; counting them twice is harmless).
             self.db.execute(
@@ -675,7 +779,9 @@ class PostgresLogStore(LogStore):
         tsquery = _pg_tsquery(text)
         if tsquery is None:
             return None
-        return _TextFilter("logs l", "l.tsv @@ to_tsquery('simple', ?)", [tsquery], "l.id")
+        # A cast, not ``to_tsquery``: the words are already split and lowercased as the
+        # index's were, and the parser must not split them again.
+        return _TextFilter("logs l", "l.tsv @@ CAST(? AS tsquery)", [tsquery], "l.id")
 
     def search(self, query: LogQuery) -> list[dict[str, Any]]:
         """Lines matching ``query``, newest first (see the class for how)."""
@@ -765,7 +871,7 @@ class BatchWriter:
         store: LogStore | Callable[[], LogStore],
         *,
         maxsize: int = 10_000,
-        batch_size: int = 500,
+        batch_size: int = 2000,
         flush_interval: float = 0.2,
     ) -> None:
         self._owned = not isinstance(store, LogStore)

@@ -1,4 +1,4 @@
-"""The REST API under ``/api/v1``: logs, operations, metrics, approvals, deployments.
+"""The REST API under ``/api/v1``: logs, operations, metrics, approvals, deployments, drift.
 
 Every route needs a caller (:data:`~devfactory.web.auth.Caller`); reading is open to every
 role, reviewing approvals needs ``operator`` or ``admin``. Routes that touch the store are
@@ -21,14 +21,15 @@ from pydantic import BaseModel, Field
 
 from devfactory.errors import ApprovalError
 from devfactory.gate.approvals import Approval, Status
-from devfactory.mcp.access import Principal
+from devfactory.mcp.access import Principal, review_problem
 from devfactory.obs.events import GateApproved, GateDenied
 from devfactory.obs.log import get_logger
 from devfactory.obs.logstore import LogQuery
 from devfactory.web import inventory
-from devfactory.web.auth import Caller, requires
+from devfactory.web.auth import Caller, audit, requires
 from devfactory.web.context import WebContext, context_of
-from devfactory.web.errors import BadRequest, Conflict, NotFound
+from devfactory.web.drift import DriftChecker
+from devfactory.web.errors import BadRequest, Conflict, Forbidden, NotFound
 from devfactory.web.summary import summary
 
 __all__ = ["Review", "router"]
@@ -194,6 +195,10 @@ def _review(
     note: str | None,
 ) -> dict[str, Any]:
     found = _approval(ctx, approval_id)
+    problem = review_problem(reviewer, found.call.server, found.call.arguments)
+    if problem is not None:
+        audit(request, "denied", principal=reviewer, via="review", reason=problem)
+        raise Forbidden(f"{problem}: ask someone with that grant to review {found.id}")
     try:
         if verdict == "approved":
             ctx.approvals.approve(found.id, reviewer.name, note)
@@ -244,6 +249,19 @@ def deployments(
 ) -> dict[str, Any]:
     """Apply reports under ``$DEVFACTORY_HOME/reports``, newest first."""
     return {"deployments": inventory.deployments(ctx.settings.home, limit=limit)}
+
+
+@router.get("/drift", tags=["deployments"])
+async def drift(
+    caller: Caller,
+    request: Request,
+    refresh: Annotated[bool, Query(description="Check now instead of the last minute's.")] = False,
+) -> dict[str, Any]:
+    """What an apply would change now, per watched spec and environment (``devfactory web
+    --spec SPEC --env ENV``): drift made outside devfactory, changes the spec brings, and
+    failed checks; ``error`` says why a workspace could not be checked."""
+    checker: DriftChecker = request.app.state.drift
+    return {"drift": await checker.check(refresh=refresh)}
 
 
 @router.get("/backups", tags=["deployments"])

@@ -2,7 +2,9 @@
 
 :func:`create_app` wires the routers of :mod:`devfactory.web.auth`,
 :mod:`devfactory.web.api` and :mod:`devfactory.web.events` to a store and an event bus that
-the caller owns (and closes). The HTML pages and the client portal are to come.
+the caller owns (and closes), and the dashboard's HTML pages (:mod:`devfactory.web.pages`,
+with the widgets of :mod:`devfactory.web.panels` and the chart data of
+:mod:`devfactory.web.charts`). The client portal is to come.
 """
 
 from __future__ import annotations
@@ -22,10 +24,12 @@ from devfactory.config import Settings
 from devfactory.db import Database
 from devfactory.obs.events import EventBus
 from devfactory.obs.metrics import metrics_app
-from devfactory.web import api, auth, events
+from devfactory.web import api, auth, charts, events, pages
 from devfactory.web.context import WebContext
+from devfactory.web.drift import DriftChecker
 from devfactory.web.errors import install_handlers
-from devfactory.web.summary import RateSampler
+from devfactory.web.portal_routes import install as install_portal
+from devfactory.web.summary import CallWindow
 
 __all__ = ["create_app"]
 
@@ -63,11 +67,15 @@ def create_app(
         redoc_url=None,
     )
     app.state.web = WebContext.build(settings, store, bus, session_secret=session_secret)
-    app.state.sampler = RateSampler()
+    app.state.drift = DriftChecker(settings)  # nothing watched until configure_drift()
+    app.state.sampler = CallWindow(app.state.web.logs, settings.notion_rate)  # the overview
     install_handlers(app)
     app.include_router(auth.router)
     app.include_router(api.router)
     app.include_router(events.router)
+    install_portal(app)  # /portal and /api/v1/portal: 503 until configure_portal()
+    app.include_router(charts.router)
+    app.include_router(pages.router)
     app.router.routes.append(Route("/metrics", endpoint=_Asgi(metrics_app()), methods=["GET"]))
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")

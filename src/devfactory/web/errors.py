@@ -33,6 +33,7 @@ __all__ = [
     "Forbidden",
     "NotFound",
     "Unauthorized",
+    "Unavailable",
     "error_body",
     "install_handlers",
 ]
@@ -72,6 +73,12 @@ class NotFound(ApiError):
 
 class Conflict(ApiError):
     status = 409
+
+
+class Unavailable(ApiError):
+    """503: a part that is not set up, or a backend (the Notion target) that did not answer."""
+
+    status = 503
 
 
 def error_body(status: int, message: str) -> dict[str, Any]:

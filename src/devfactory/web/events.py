@@ -8,7 +8,8 @@ SSE is the main path (plain HTTP, reconnects by itself). Each event goes out wit
 ``id:`` = the bus id and ``event:`` = its type; a client that reconnects sends
 ``Last-Event-ID`` (or ``?after=ID``) and gets only the later events, replayed from the
 bus's history. When the history no longer reaches back that far, a ``gap`` event comes
-first: reload from the logs. FastAPI sends a keep-alive comment (``: ping``) after 15 s of
+first: reload from the logs. A client too slow to keep up loses its oldest queued events, and
+gets a ``gap`` event (``after_id``, ``dropped``) before the next one it does receive. FastAPI sends a keep-alive comment (``: ping``) after 15 s of
 silence. The WebSocket sends the same JSON (``?after=ID`` to resume) for clients that want
 one; it reads nothing but the close.
 
@@ -61,10 +62,20 @@ async def event_stream(
     async with bus.subscribe(types, maxsize=QUEUE, after_id=after_id) as sub:
         if sub.gap:
             yield ServerSentEvent(event="gap", data={"after_id": after_id})
+        dropped = 0
+        last_id = after_id
         async for event in sub:
+            if sub.dropped != dropped:
+                # This client fell behind and its oldest events were dropped: say so before
+                # the next one, so it reloads from the logs instead of missing them unseen.
+                yield ServerSentEvent(
+                    event="gap", data={"after_id": last_id, "dropped": sub.dropped - dropped}
+                )
+                dropped = sub.dropped
             yield ServerSentEvent(
                 raw_data=event.to_json().decode(), event=event.type, id=str(event.id)
             )
+            last_id = event.id
             sent += 1
             if max_events is not None and sent >= max_events:
                 return
