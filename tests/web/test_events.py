@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -152,3 +153,43 @@ async def test_a_client_that_fell_behind_gets_a_gap_before_the_next_event(
     await stream.aclose()
     assert gap.event == "gap" and gap.data["dropped"] == 5
     assert [int(e.id) for e in after] == [first.id + 6, first.id + 7, first.id + 8]
+
+
+def test_a_client_gone_mid_send_ends_its_stream_quietly(
+    dashboard: Dashboard, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Clients that stop reading, then vanish (reset) while the server waits to send to
+    them, cost no traceback: their streams end and the server keeps serving."""
+    import socket
+    import struct
+    import time
+
+    from devfactory.obs.events import DeployProgress
+
+    stalled = []
+    for _ in range(5):
+        sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 2048)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_MAXSEG, 1460)
+        sock.connect(("127.0.0.1", dashboard.port))
+        key = dashboard.keys["viewer"]
+        sock.sendall(
+            f"GET /api/v1/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {key}\r\n\r\n".encode()
+        )
+        stalled.append(sock)
+    time.sleep(0.3)
+    for n in range(3000):
+        dashboard.bus.publish_threadsafe(
+            DeployProgress(
+                environment="dev", step_index=n, total=3000, action="x" * 500, target="t"
+            )
+        )
+    time.sleep(2.0)
+    for sock in stalled:  # a reset, as when a laptop's network drops
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        sock.close()
+    time.sleep(1.0)
+    with httpx.Client(base_url=dashboard.url, timeout=10) as http:
+        assert http.get("/health").status_code == 200
+    failures = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert not failures, [(r.name, r.getMessage(), r.exc_info) for r in failures][:3]

@@ -156,7 +156,7 @@ def metrics_summary(caller: Caller, ctx: Ctx, request: Request) -> dict[str, Any
     pending = int(
         ctx.store.execute("SELECT COUNT(*) FROM approvals WHERE status = 'pending'")[0][0]
     )
-    return summary(request.app.state.sampler, pending)
+    return summary(request.app.state.calls, pending)
 
 
 # -- approvals -------------------------------------------------------------------------------

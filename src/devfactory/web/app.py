@@ -68,7 +68,7 @@ def create_app(
     )
     app.state.web = WebContext.build(settings, store, bus, session_secret=session_secret)
     app.state.drift = DriftChecker(settings)  # nothing watched until configure_drift()
-    app.state.sampler = CallWindow(app.state.web.logs, settings.notion_rate)  # the overview
+    app.state.calls = CallWindow(app.state.web.logs, settings.notion_rate)  # the overview
     install_handlers(app)
     app.include_router(auth.router)
     app.include_router(api.router)

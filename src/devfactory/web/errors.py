@@ -18,10 +18,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import anyio
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from devfactory.errors import UserError
 from devfactory.obs.log import get_logger
@@ -29,6 +31,7 @@ from devfactory.obs.log import get_logger
 __all__ = [
     "ApiError",
     "BadRequest",
+    "ClientGone",
     "Conflict",
     "Forbidden",
     "NotFound",
@@ -124,8 +127,50 @@ async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     return _answer(500, "internal error: the server logged the details")
 
 
+def _only_hang_ups(exc: BaseException) -> bool:
+    """Whether ``exc`` is (a group of nothing but) a stream closed under a send: the client
+    went away while its response was being written."""
+    if isinstance(exc, BaseExceptionGroup):
+        return all(_only_hang_ups(inner) for inner in exc.exceptions)
+    return isinstance(exc, anyio.BrokenResourceError | anyio.ClosedResourceError)
+
+
+class ClientGone:
+    """ASGI middleware: a response whose client hung up mid-stream ends quietly.
+
+    A live stream (SSE) to a client that stopped reading waits on flow control; when the
+    client then vanishes, FastAPI's streaming tasks fail with ``BrokenResourceError`` and
+    uvicorn would log a traceback for what is an ordinary hang-up. After the response has
+    started, such an error (alone or in an exception group) becomes one debug line; any other
+    error still propagates.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracked(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracked)
+        except BaseException as exc:
+            if not (started and _only_hang_ups(exc)):
+                raise
+            _log.debug("web.client_gone", path=scope.get("path"))
+
+
 def install_handlers(app: FastAPI) -> None:
-    """Answer every error of ``app`` as JSON (never a traceback)."""
+    """Answer every error of ``app`` as JSON (never a traceback), and let clients that hang
+    up mid-stream go without one (:class:`ClientGone`)."""
+    app.add_middleware(ClientGone)
     app.add_exception_handler(ApiError, _api_error)
     app.add_exception_handler(UserError, _user_error)
     app.add_exception_handler(RequestValidationError, _validation)
