@@ -84,6 +84,18 @@ def seeded(web_server: WebServer) -> Iterator[Seeded]:
         "databases": {"clients": {"database_id": "d1"}, "tasks": {"database_id": "d2"}},
     }
     (home / "state" / "acme.dev.json").write_text(json.dumps(state))
+    (home / "verification").mkdir()
+    suite = {
+        "suite": "ndb", "workspace": "acme", "environment": "dev", "target": "local",
+        "started": "2026-01-02T03:05:00Z", "seconds": 4.2, "result": "fail",
+        "summary": {"pass": 1, "fail": 1},
+        "checks": [
+            {"id": "NDB-IP1.2", "description": "schema and data", "result": "pass"},
+            {"id": "NDB-IP1.7", "description": "deployment", "result": "fail",
+             "detail": "no backup; run devfactory backup"},
+        ],
+    }  # fmt: skip
+    (home / "verification" / "ndb.acme.dev.20260102T030500Z.yaml").write_text(json.dumps(suite))
     writer.flush()
     yield Seeded(web_server, writer, op.id, approval.id)
 
@@ -231,6 +243,11 @@ def test_deployments_workspaces_and_gate(page: Page, seeded: Seeded, tmp_path: P
         '[data-testid="drift-unavailable"], [data-testid="drift-entry"], [data-testid="drift-none"]'
     )
     expect(drift.first).to_be_visible()
+    checks = page.get_by_test_id("ndb-check")
+    expect(checks).to_have_count(2)
+    failed = page.locator('[data-testid="ndb-check"][data-check-id="NDB-IP1.7"]')
+    expect(failed).to_have_attribute("data-result", "fail")
+    expect(failed).to_contain_text("no backup")
     save_screenshot(page, tmp_path, "deployments.png")
 
     page.get_by_test_id("nav-workspaces").click()

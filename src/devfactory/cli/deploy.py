@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import enum
 import json
 import sys
 from pathlib import Path
@@ -296,13 +297,39 @@ def _print_report(data: dict[str, object], path: Path | None) -> None:
         out.print(f"Report: {path}")
 
 
+class Suite(enum.StrEnum):
+    """The verification suites ``verify --suite`` runs (docs/verification.md)."""
+
+    NDB = "ndb"
+
+
 def verify(
     spec: Path = SPEC_ARG,
     env: str | None = ENV_OPTION,
     target: str | None = TARGET_OPTION,
     as_json: bool = typer.Option(False, "--json", help="Print the checks as JSON."),
+    suite: Suite | None = typer.Option(
+        None, "--suite", help="Run a verification suite instead (docs/verification.md)."
+    ),
+    junit: Path | None = typer.Option(
+        None, "--junit", help="With --suite: write JUnit XML here, one testcase per check."
+    ),
+    report_file: Path | None = typer.Option(
+        None, "--report", help="With --suite: write the YAML report here too."
+    ),
+    collection: Path | None = typer.Option(
+        None, "--collection", help="With --suite ndb: the Ansible collection to check."
+    ),
 ) -> None:
-    """Check for drift and check the deployed workspace: exit 0 in sync, 2 drift, 1 error."""
+    """Check for drift and check the deployed workspace: exit 0 in sync, 2 drift, 1 error.
+
+    With --suite: run that suite's checks; exit 0 all pass, 2 a check failed, 1 an error.
+    """
+    if suite is not None:
+        _verify_suite(existing(spec), env, target, junit, report_file, collection, as_json)
+        return
+    if junit is not None or report_file is not None or collection is not None:
+        raise UserError("--junit, --report and --collection go with --suite ndb")
     settings = load_settings()
     _, ws = load_workspace(existing(spec), env)
     resolved = resolve_target(settings, target)
@@ -327,6 +354,44 @@ def verify(
             out.print("[yellow]Drift[/yellow]: applying would change:")
             for change in result.plan.changes:
                 out.print(f"  {change.symbol} {change.address}: {change.summary}", markup=False)
+    raise typer.Exit(result.exit_code)
+
+
+def _verify_suite(
+    spec: Path,
+    env: str | None,
+    target: str | None,
+    junit: Path | None,
+    report_file: Path | None,
+    collection: Path | None,
+    as_json: bool,
+) -> None:
+    """Run the NDB suite; keep its YAML under $DEVFACTORY_HOME/verification; exit 0/2/1."""
+    from devfactory.suites import NdbOptions, run_ndb, save_history, to_data
+    from devfactory.suites.report import results_table, write_junit, write_yaml
+
+    settings = load_settings()
+    options = NdbOptions(
+        spec=spec, environment=env, settings=settings, target_url=target, collection=collection
+    )
+    result = asyncio.run(run_ndb(options))
+    kept = save_history(result, settings.home)
+    written = [kept]
+    if report_file is not None:
+        written.append(write_yaml(result, report_file))
+    if junit is not None:
+        written.append(write_junit(result, junit))
+    if as_json:
+        sys.stdout.write(json.dumps(to_data(result), indent=2) + "\n")
+    else:
+        out.print(results_table(result))
+        counts = to_data(result)["summary"]
+        out.print(
+            f"{counts['pass']} passed, {counts['fail']} failed, {counts['error']} errors, "
+            f"{counts['skipped']} skipped in {result.seconds:.1f} s.",
+            highlight=False,
+        )
+        out.print(f"Results: {', '.join(map(str, written))}", highlight=False, markup=False)
     raise typer.Exit(result.exit_code)
 
 

@@ -1,4 +1,5 @@
-"""The REST API under ``/api/v1``: logs, operations, metrics, approvals, deployments, drift.
+"""The REST API under ``/api/v1``: logs, operations, metrics, approvals, deployments, drift,
+verification.
 
 Every route needs a caller (:data:`~devfactory.web.auth.Caller`); reading is open to every
 role, reviewing approvals needs ``operator`` or ``admin``. Routes that touch the store are
@@ -268,6 +269,13 @@ async def drift(
 def backups(caller: Caller, ctx: Ctx) -> dict[str, Any]:
     """Encrypted backups under ``$DEVFACTORY_HOME/backups`` with their restore command."""
     return {"backups": inventory.backups(ctx.settings.home)}
+
+
+@router.get("/verification", tags=["deployments"])
+def verification(caller: Caller, ctx: Ctx) -> dict[str, Any]:
+    """The latest run of each verification suite per workspace and environment, with every
+    check's id, description and result (``devfactory verify --suite``)."""
+    return {"verification": inventory.latest_verification(ctx.settings.home)}
 
 
 @router.get("/databases", tags=["deployments"])

@@ -1,9 +1,11 @@
-"""What has been deployed, read from ``$DEVFACTORY_HOME``: apply reports, backups, states.
+"""What has been deployed, read from ``$DEVFACTORY_HOME``: apply reports, backups, states,
+and verification suite results.
 
 Pure file reading, no Notion calls: reports are the YAML files of
 :func:`devfactory.deploy.report.write_report`, backups the encrypted ``.dfbak`` files (only
 their names and sizes are read; nothing is decrypted), states the JSON files of
-:class:`devfactory.deploy.state.StateFile`. A file that cannot be read is listed with an
+:class:`devfactory.deploy.state.StateFile`, suite results the YAML files of
+:func:`devfactory.suites.report.save_history`. A file that cannot be read is listed with an
 ``error`` instead of failing the whole answer.
 """
 
@@ -20,7 +22,7 @@ import yaml
 
 from devfactory.mcp.access import Principal
 
-__all__ = ["backups", "databases", "deployments"]
+__all__ = ["backups", "databases", "deployments", "latest_verification"]
 
 _STAMP = re.compile(r"^(?P<ws>.+)\.(?P<env>[^.]+)\.(?P<stamp>\d{8}T\d{6}Z?)(?:-\d+)?$")
 _LEVEL = {"read": 1, "write": 2, "deploy": 3}
@@ -135,3 +137,47 @@ def databases(home: Path, principal: Principal) -> list[dict[str, Any]]:
                 }
             )
     return out
+
+
+def _check_summary(check: Any) -> dict[str, Any]:
+    item = check if isinstance(check, dict) else {}
+    return {
+        "id": str(item.get("id", "?")),
+        "description": str(item.get("description", "")),
+        "result": str(item.get("result", "?")),
+        "detail": str(item.get("detail") or ""),
+    }
+
+
+def latest_verification(home: Path) -> list[dict[str, Any]]:
+    """The newest suite run per suite, workspace and environment, newest first, each with
+    its checks (id, description, result, detail) — from ``home/verification/*.yaml``."""
+    found = sorted(
+        (home / "verification").glob("*.yaml"), key=lambda p: (p.stat().st_mtime, p.name)
+    )
+    latest: dict[tuple[Any, ...], dict[str, Any]] = {}
+    for path in reversed(found):
+        try:
+            data = yaml.safe_load(path.read_text())
+        except (OSError, yaml.YAMLError) as exc:
+            latest[(path.name,)] = {"file": path.name, "error": f"unreadable results: {exc}"}
+            continue
+        if not isinstance(data, dict) or not isinstance(data.get("checks"), list):
+            latest[(path.name,)] = {"file": path.name, "error": "not suite results"}
+            continue
+        key = (data.get("suite"), data.get("workspace"), data.get("environment"))
+        if key in latest:
+            continue  # an older run of the same suite, workspace and environment
+        latest[key] = {
+            "file": path.name,
+            "suite": data.get("suite"),
+            "workspace": data.get("workspace"),
+            "environment": data.get("environment"),
+            "target": data.get("target"),
+            "started": data.get("started"),
+            "seconds": data.get("seconds"),
+            "result": data.get("result"),
+            "summary": data.get("summary"),
+            "checks": [_check_summary(c) for c in data["checks"]],
+        }
+    return list(latest.values())
