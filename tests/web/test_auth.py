@@ -141,3 +141,52 @@ class TestKeys:
             every = http.get("/api/v1/databases").json()["databases"]
         assert [("clients", "read")] == [(d["database"], d["access"]) for d in mine]
         assert {"clients", "tasks"} == {d["database"] for d in every}
+
+
+class TestRepeatedReads:
+    def test_identical_reads_are_counted_not_repeated(self, dashboard: Dashboard) -> None:
+        """A page polling one endpoint leaves one full line, then one line with the count
+        once its window has passed; other paths, denials and writes stay one line each."""
+        clock = [1000.0]
+        dashboard.ctx.repeats.clock = lambda: clock[0]
+        with dashboard.client("viewer") as http:
+            for _ in range(10):
+                assert 200 == http.get("/api/v1/logs/tail").status_code
+            http.get("/api/v1/me")
+        with dashboard.client() as http:
+            http.get("/api/v1/logs/tail")
+            http.get("/api/v1/logs/tail")
+        tail = [
+            r for r in dashboard.audit()
+            if r["event"] == "web.access" and r["path"] == "/api/v1/logs/tail"
+        ]  # fmt: skip
+        assert [("ok", None), ("denied", None), ("denied", None)] == [
+            (r["decision"], r.get("repeats")) for r in tail
+        ]
+        clock[0] += 61  # the window has passed: the next audit accounts for the nine
+        with dashboard.client("viewer") as http:
+            http.get("/api/v1/logs/tail")
+        tail = [
+            r for r in dashboard.audit()
+            if r["event"] == "web.access" and r["path"] == "/api/v1/logs/tail"
+        ]  # fmt: skip
+        counted = [r for r in tail if r.get("repeats")]
+        assert [(9, "viewer-1")] == [(r["repeats"], r["principal"]) for r in counted]
+        assert 61.0 == counted[0]["window_s"]
+        assert tail[-1].get("repeats") is None  # and a new window opens with a full line
+
+    def test_open_counts_are_written_when_the_app_stops(self) -> None:
+        from devfactory.obs import log
+        from devfactory.web.repeats import Repeats
+
+        sink = log.MemorySink()
+        log.configure(logs_dir=None, sinks=[sink], level="debug")
+        try:
+            repeats = Repeats(clock=lambda: 5.0)
+            line = {"decision": "ok", "principal": "p", "method": "GET", "path": "/x"}
+            key = tuple(sorted(line.items()))
+            assert [True, False, False] == [repeats.first(key, line) for _ in range(3)]
+            repeats.flush()
+            assert [2] == [r["repeats"] for r in sink.records("audit")]
+        finally:
+            log.shutdown()

@@ -9,6 +9,8 @@ with the widgets of :mod:`devfactory.web.panels` and the chart data of
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +48,13 @@ class _Asgi:
         await self.fn(scope, receive, send)
 
 
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """On the way out, account for the repeated reads still being counted (audit)."""
+    yield
+    app.state.web.repeats.flush()
+
+
 def create_app(
     settings: Settings,
     *,
@@ -65,6 +74,7 @@ def create_app(
         "Authenticate with `Authorization: Bearer <key>` (`devfactory web keys create`).",
         docs_url=None,  # served below from the vendored Swagger UI: no CDN, works offline
         redoc_url=None,
+        lifespan=_lifespan,
     )
     app.state.web = WebContext.build(settings, store, bus, session_secret=session_secret)
     app.state.drift = DriftChecker(settings)  # nothing watched until configure_drift()

@@ -69,21 +69,27 @@ def audit(
     reason: str | None = None,
     **fields: Any,
 ) -> None:
-    """Write one access decision (``ok`` or ``denied``) on the audit stream."""
+    """Write one access decision (``ok`` or ``denied``) on the audit stream; identical
+    successful reads in a row are counted by the app's
+    :class:`~devfactory.web.repeats.Repeats` rather than repeated."""
     method = connection.scope.get("method", "WEBSOCKET")
-    log = _audit.info if decision == "ok" else _audit.warning
-    log(
-        "web.access",
-        decision=decision,
-        principal=principal.name if principal else None,
-        role=principal.role if principal else None,
-        via=via,
-        method=method,
-        path=connection.url.path,
-        client=connection.client.host if connection.client else None,
-        reason=reason,
+    line = {
+        "decision": decision,
+        "principal": principal.name if principal else None,
+        "role": principal.role if principal else None,
+        "via": via,
+        "method": method,
+        "path": connection.url.path,
+        "client": connection.client.host if connection.client else None,
+        "reason": reason,
         **fields,
-    )
+    }
+    if decision == "ok" and method in ("GET", "HEAD"):
+        key = tuple(sorted((k, str(v)) for k, v in line.items()))
+        if not context_of(connection).repeats.first(key, line):
+            return
+    log = _audit.info if decision == "ok" else _audit.warning
+    log("web.access", **line)
 
 
 def _bearer(connection: HTTPConnection) -> str | None:

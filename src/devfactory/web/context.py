@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import cast
 
 from itsdangerous import URLSafeTimedSerializer
@@ -14,6 +14,7 @@ from devfactory.gate.approvals import Approvals
 from devfactory.obs.events import EventBus
 from devfactory.obs.logstore import LogStore, PostgresLogStore, SQLiteLogStore
 from devfactory.web.keys import ApiKeys
+from devfactory.web.repeats import Repeats
 
 __all__ = ["WebContext", "context_of"]
 
@@ -30,6 +31,7 @@ class WebContext:
     logs: LogStore
     sessions: URLSafeTimedSerializer
     session_max_age: int
+    repeats: Repeats = field(default_factory=Repeats)
 
     @classmethod
     def build(
