@@ -126,3 +126,21 @@ def test_up_deploys_serves_both_and_stops_cleanly_twice(tmp_path: Path) -> None:
     finally:
         second.stop()
     assert second.proc.returncode == 0
+
+
+def test_a_port_in_use_fails_before_anything_is_deployed(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        busy = taken.getsockname()[1]
+        env = {**os.environ, "DEVFACTORY_HOME": str(tmp_path / ".devfactory"), "COLUMNS": "200"}
+        done = subprocess.run(
+            [str(BIN), "up", str(SPEC), "--env", "dev", "--gateway-config", str(GATEWAY),
+             "--port", "0", "--gateway-port", str(busy)],
+            capture_output=True, text=True, env=env, cwd=tmp_path, timeout=60,
+        )  # fmt: skip
+    assert done.returncode == 1, done.stderr
+    assert str(busy) in done.stderr and "Traceback" not in done.stderr
+    assert not (tmp_path / ".devfactory" / "state").exists()  # nothing was deployed

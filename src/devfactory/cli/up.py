@@ -68,21 +68,31 @@ def up(
     config = load_gateway_config(gateway_config)  # a bad config fails before the deploy
     _, ws = load_workspace(spec, env)
 
-    apply(
-        spec=spec,
-        env=env,
-        target=target,
-        auto_approve=True,
-        plan_file=None,
-        allow_destroy=False,
-        no_verify=False,
-        print_report=False,
-        workspaces=None,
-    )
+    # Both ports first: a port in use fails before anything is deployed.
+    web_sock = listen(host, port)
+    try:
+        gw_sock = listen(host, config.port if gateway_port is None else gateway_port)
+    except BaseException:
+        web_sock.close()
+        raise
+    try:
+        apply(
+            spec=spec,
+            env=env,
+            target=target,
+            auto_approve=True,
+            plan_file=None,
+            allow_destroy=False,
+            no_verify=False,
+            print_report=False,
+            workspaces=None,
+        )
+    except BaseException:
+        web_sock.close()
+        gw_sock.close()
+        raise
 
     settings = load_settings()
-    web_sock = listen(host, port)
-    gw_sock = listen(host, config.port if gateway_port is None else gateway_port)
     store = Database(settings.store_url)
     bus = open_bus(settings.redis_url)
     try:
