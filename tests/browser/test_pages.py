@@ -107,6 +107,9 @@ def sign_in(page: Page, server: WebServer, path: str = "/", key: str | None = No
     page.fill("#key", key or server.admin_key)
     page.click("button[type=submit]")
     expect(page).to_have_url(f"{server.url}{path}")
+    # The URL changes when the page starts to load; its scripts (the buttons' handlers) have
+    # run only once it has loaded, as after page.goto.
+    page.wait_for_load_state("load")
 
 
 def test_overview_numbers_charts_and_live_calls(page: Page, seeded: Seeded, tmp_path: Path) -> None:

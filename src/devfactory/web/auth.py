@@ -238,10 +238,14 @@ def login(
     return {"ok": True, "name": principal.name, "role": principal.role, "csrf_token": csrf}
 
 
-@router.post("/logout")
-def logout(request: Request, response: Response) -> dict[str, Any]:
-    """Sign out: the browser forgets both cookies."""
-    response.delete_cookie(SESSION_COOKIE, path="/", samesite="strict", httponly=True)
-    response.delete_cookie(CSRF_COOKIE, path="/", samesite="strict")
+@router.post("/logout", response_model=None)
+def logout(request: Request, response: Response) -> dict[str, Any] | RedirectResponse:
+    """Sign out: the browser forgets both cookies. The pages' sign-out form (it works before
+    any script has loaded) is sent on to the sign-in page; an API client gets JSON."""
     audit(request, "ok", via="logout")
-    return {"ok": True}
+    answer: Response = response
+    if "text/html" in request.headers.get("accept", ""):
+        answer = RedirectResponse("/login", status_code=303)
+    answer.delete_cookie(SESSION_COOKIE, path="/", samesite="strict", httponly=True)
+    answer.delete_cookie(CSRF_COOKIE, path="/", samesite="strict")
+    return answer if isinstance(answer, RedirectResponse) else {"ok": True}

@@ -1,5 +1,5 @@
 /* Shared helpers of the dashboard pages: API calls with the session, CSRF, formatting,
-   element building, sign-out. Plain script (no build step); exposes window.DF. */
+   element building. Plain script (no build step); exposes window.DF. */
 (function () {
   "use strict";
 
@@ -85,15 +85,6 @@
     if (error) { node.textContent = String(error.message || error); node.hidden = false; }
     else { node.textContent = ""; node.hidden = true; }
   }
-
-  document.addEventListener("DOMContentLoaded", () => {
-    const out = document.getElementById("sign-out");
-    if (out) {
-      out.addEventListener("click", async () => {
-        try { await api("/logout", { method: "POST" }); } finally { window.location.assign("/login?next=/"); }
-      });
-    }
-  });
 
   window.DF = { api, json, cookie, el, dig, format, showError };
 })();
