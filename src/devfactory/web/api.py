@@ -14,6 +14,7 @@ for lines up to that time and drops the ones already shown.
 from __future__ import annotations
 
 import base64
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 
@@ -33,7 +34,7 @@ from devfactory.web.drift import DriftChecker
 from devfactory.web.errors import BadRequest, Conflict, Forbidden, NotFound
 from devfactory.web.summary import summary
 
-__all__ = ["Review", "router"]
+__all__ = ["Ctx", "Filters", "Level", "LogFilters", "Review", "Stream", "router"]
 
 router = APIRouter(prefix="/api/v1")
 _audit = get_logger("web", stream="audit")
@@ -54,6 +55,33 @@ def _ctx(request: Request) -> WebContext:
 
 
 Ctx = Annotated[WebContext, Depends(_ctx)]
+
+
+@dataclass
+class LogFilters:
+    """The filters a log search and its volume histogram share (query parameters)."""
+
+    q: Annotated[str | None, Query(description='Words to find (``term*``, ``"a phrase"``).')] = None
+    level: Annotated[Level | None, Query(description="Minimum level.")] = None
+    stream: Annotated[list[Stream] | None, Query(description="One or more streams.")] = None
+    component: str | None = None
+    op: Annotated[str | None, Query(description="An operation id.")] = None
+
+    def query(self, since: datetime | None, until: datetime | None, limit: int = 100) -> LogQuery:
+        """These filters over ``since <= time < until``."""
+        return LogQuery(
+            text=self.q,
+            level=self.level,
+            stream=self.stream or None,
+            component=self.component,
+            operation_id=self.op,
+            since=since,
+            until=until,
+            limit=limit,
+        )
+
+
+Filters = Annotated[LogFilters, Depends()]
 
 
 @router.get("/me", tags=["auth"])
@@ -83,13 +111,7 @@ def _uncursor(cursor: str) -> tuple[int, datetime | None]:
 def logs(
     caller: Caller,
     ctx: Ctx,
-    q: Annotated[
-        str | None, Query(description='Words to find (``term*``, ``"a phrase"``).')
-    ] = None,
-    level: Annotated[Level | None, Query(description="Minimum level.")] = None,
-    stream: Annotated[list[Stream] | None, Query(description="One or more streams.")] = None,
-    component: str | None = None,
-    op: Annotated[str | None, Query(description="An operation id.")] = None,
+    filters: Filters,
     since: Annotated[datetime | None, Query(description="ISO 8601; naive is UTC.")] = None,
     until: Annotated[datetime | None, Query(description="ISO 8601, exclusive.")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
@@ -107,16 +129,7 @@ def logs(
     want = limit + 1
     extra = 0
     while True:
-        query = LogQuery(
-            text=q,
-            level=level,
-            stream=stream or None,
-            component=component,
-            operation_id=op,
-            since=since,
-            until=until,
-            limit=want + extra,
-        )
+        query = filters.query(since, until, want + extra)
         found = ctx.logs.search(query)
         lines = [r for r in found if before is None or r["_id"] < before]
         if len(lines) >= want or len(found) < query.limit:

@@ -15,30 +15,22 @@ from __future__ import annotations
 
 from collections import Counter
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Query
 
 from devfactory.obs.logstore import LogQuery
+from devfactory.web.api import Ctx, Filters
 from devfactory.web.auth import Caller
-from devfactory.web.context import WebContext, context_of
+from devfactory.web.context import WebContext
 from devfactory.web.errors import BadRequest
 
 __all__ = ["DECISIONS", "gate_decisions", "router"]
 
 router = APIRouter(prefix="/api/v1")
 DECISIONS = ("allow", "halt", "deny")
-Level = Literal["debug", "info", "warning", "error", "critical"]
-Stream = Literal["operations", "audit", "gate", "errors", "performance"]
 MAX_DECISIONS = 20_000
 """Gate lines read at most per answer; past that it says ``truncated``."""
-
-
-def _ctx(request: Request) -> WebContext:
-    return context_of(request)
-
-
-Ctx = Annotated[WebContext, Depends(_ctx)]
 
 
 def _range(
@@ -63,11 +55,7 @@ def _starts(start: datetime, end: datetime, buckets: int) -> list[str]:
 def histogram(
     caller: Caller,
     ctx: Ctx,
-    q: Annotated[str | None, Query(description="Words to find, as for /logs.")] = None,
-    level: Annotated[Level | None, Query(description="Minimum level.")] = None,
-    stream: Annotated[list[Stream] | None, Query(description="One or more streams.")] = None,
-    component: str | None = None,
-    op: Annotated[str | None, Query(description="An operation id.")] = None,
+    filters: Filters,
     since: Annotated[
         datetime | None, Query(description="ISO 8601; default until - 15 min.")
     ] = None,
@@ -76,16 +64,7 @@ def histogram(
 ) -> dict[str, Any]:
     """Counts of the matching lines per time slice, oldest slice first."""
     start, end = _range(since, until, timedelta(minutes=15))
-    query = LogQuery(
-        text=q,
-        level=level,
-        stream=stream or None,
-        component=component,
-        operation_id=op,
-        since=start,
-        until=end,
-    )
-    counts = ctx.logs.histogram(query, buckets)
+    counts = ctx.logs.histogram(filters.query(start, end), buckets)
     return {
         "since": start.isoformat(),
         "until": end.isoformat(),
