@@ -25,6 +25,7 @@ __all__ = [
     "TARGET_OPTION",
     "existing",
     "listen",
+    "quiet_server",
     "serve_all_until_stopped",
     "serve_until_stopped",
     "state_file_for",
@@ -83,6 +84,23 @@ def listen(host: str, port: int, backlog: int = 2048) -> socket.socket:
         raise UserError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
     sock.listen(backlog)
     return sock
+
+
+def quiet_server(app: Any) -> Any:
+    """A uvicorn server for an ASGI ``app`` as devfactory's servers run it: warnings only, no
+    access log (the app audits its own requests), lifespan on, 5 s to stop gracefully, and
+    asyncio's loop (so several servers can share one, see :func:`serve_all_until_stopped`)."""
+    import uvicorn
+
+    config = uvicorn.Config(
+        app,
+        log_level="warning",
+        access_log=False,
+        lifespan="on",
+        timeout_graceful_shutdown=5,
+        loop="asyncio",
+    )
+    return uvicorn.Server(config)
 
 
 class _Stopped(Exception):

@@ -21,7 +21,7 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-from devfactory.cli.options import listen, serve_all_until_stopped
+from devfactory.cli.options import listen, quiet_server, serve_all_until_stopped
 from devfactory.config import load_settings
 from devfactory.db import Database
 from devfactory.errors import UserError
@@ -96,8 +96,6 @@ def up(
     store = Database(settings.store_url)
     bus = open_bus(settings.redis_url)
     try:
-        import uvicorn
-
         dashboard = create_app(settings, store=store, bus=bus)
         configure_portal(
             dashboard,
@@ -128,18 +126,8 @@ def up(
             )
         out.print("  Ctrl-C stops both.")
         sys.stderr.flush()
-        web_server = uvicorn.Server(
-            uvicorn.Config(
-                dashboard,
-                log_level="warning",
-                access_log=False,
-                lifespan="on",
-                timeout_graceful_shutdown=5,
-                loop="asyncio",
-            )
-        )
         serve_all_until_stopped(
-            [(web_server, web_sock), (uvicorn_server(gw, http_app(gw)), gw_sock)],
+            [(quiet_server(dashboard), web_sock), (uvicorn_server(gw, http_app(gw)), gw_sock)],
             out,
             "devfactory stopped",
         )

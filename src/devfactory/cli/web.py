@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from devfactory.cli.options import listen, serve_until_stopped
+from devfactory.cli.options import listen, quiet_server, serve_until_stopped
 from devfactory.config import load_settings
 from devfactory.db import Database
 from devfactory.errors import UserError
@@ -57,7 +57,6 @@ def web(
     """Serve the dashboard API on HOST:PORT until stopped (Ctrl-C or SIGTERM)."""
     if ctx.invoked_subcommand is not None:
         return
-    import uvicorn
 
     from devfactory.obs.events import open_bus
     from devfactory.web import ApiKeys, create_app
@@ -92,14 +91,7 @@ def web(
                 "  [yellow]![/yellow] no API keys yet: devfactory web keys create NAME --role admin"
             )
         sys.stderr.flush()
-        config = uvicorn.Config(
-            application,
-            log_level="warning",
-            access_log=False,
-            lifespan="on",
-            timeout_graceful_shutdown=5,
-        )
-        serve_until_stopped(uvicorn.Server(config), sock, out, "web stopped")
+        serve_until_stopped(quiet_server(application), sock, out, "web stopped")
     finally:
         sock.close()
         store.close()
